@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..losses.zero_head_loss import zero_head_loss
 from .registry import HEADS
 
 
@@ -130,8 +131,6 @@ class ZeroHead(nn.Module):
         ``targets``: one dict per image with ``boxes`` FloatTensor[K, 4] (xyxy, input pixels) and
         ``labels`` LongTensor[K] (0-based class ids).
         """
-        from ..losses.zero_head_loss import zero_head_loss
-
         if self.legacy:
             raise ValueError("Training a legacy (K + 1 class channel) head is not supported; build with legacy=False.")
         out = self.predict_raw(features)

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
+from ..assigners.aligned_ota import AlignedOTAAssigner
 from .gfocal import distribution_focal_loss, giou_loss, quality_focal_loss
-
-if TYPE_CHECKING:  # the assigner package imports ``losses.iou``; import it lazily to avoid a cycle
-    from ..assigners.aligned_ota import AlignedOTAAssigner
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +40,6 @@ QFL_BETA = 2.0
 GIOU_WEIGHT = 2.0
 DFL_WEIGHT = 0.25
 GIOU_EPS = 1e-6
-
-_DEFAULT_ASSIGNER: AlignedOTAAssigner | None = None
-
-
-def _default_assigner() -> AlignedOTAAssigner:
-    """The official ZeroHead assigner configuration (created on first use)."""
-    global _DEFAULT_ASSIGNER
-    if _DEFAULT_ASSIGNER is None:
-        from ..assigners.aligned_ota import AlignedOTAAssigner
-
-        _DEFAULT_ASSIGNER = AlignedOTAAssigner(center_radius=2.5, cls_weight=1.0, iou_weight=3.0, topk=10)
-    return _DEFAULT_ASSIGNER
-
 
 def _reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Mean over all ranks when torch.distributed is initialised; identity otherwise."""
@@ -174,7 +158,7 @@ def build_zero_head_targets(
         ``dfl_targets`` ``[N*A, 4]`` (stride-unit distances at positives, 0 elsewhere),
         ``num_pos`` 0-dim long tensor.
     """
-    assigner = assigner if assigner is not None else _default_assigner()
+    assigner = assigner if assigner is not None else AlignedOTAAssigner()
     n, a, _ = cls_probs.shape
     device = cls_probs.device
     priors = priors.detach().to(device=device, dtype=torch.float32)
