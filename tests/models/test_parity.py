@@ -58,6 +58,6 @@ def test_training_losses_match_official(size_and_ref, deterministic_model, detwe
     losses = model(detweights.fixed_inputs(train=True), detweights.fixed_targets())
     for key in ("total_loss", "loss_cls", "loss_bbox", "loss_dfl"):
         expected = float(ref[f"loss_{key}"])
-        assert abs(float(losses[key]) - expected) / abs(expected) < 1e-3, (key, float(losses[key]), expected)
+        assert abs(losses[key].item() - expected) / abs(expected) < 1e-3, (key, losses[key].item(), expected)
     losses["total_loss"].backward()
     assert all(p.grad is not None for p in model.head.parameters())
