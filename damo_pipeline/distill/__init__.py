@@ -1,0 +1,5 @@
+"""Knowledge distillation (teacher -> student) on neck features, as DAMO-YOLO trains its starred models."""
+from .feature_loss import FeatureDistillationLoss, channel_wise_divergence, distill_weight
+from .teacher import FrozenTeacher, check_pair
+
+__all__ = ["FeatureDistillationLoss", "FrozenTeacher", "channel_wise_divergence", "check_pair", "distill_weight"]
