@@ -22,8 +22,9 @@ def read_version() -> str:
     return match.group(1)
 
 
-TEST_REQUIRES = ["pytest", "pytest-timeout"]
 ONNX_REQUIRES = ["onnx", "onnxruntime"]
+# The test suite also covers ONNX export and the ONNX Runtime engine.
+TEST_REQUIRES = ["pytest", "pytest-timeout"] + ONNX_REQUIRES
 
 setup(
     name="damo_pipeline",
@@ -50,9 +51,14 @@ setup(
         "test": TEST_REQUIRES,
         "onnx": ONNX_REQUIRES,
         "supervision": ["supervision"],
-        "dev": TEST_REQUIRES + ONNX_REQUIRES,
+        "dev": TEST_REQUIRES,
     },
-    entry_points={"console_scripts": ["damo-demo=damo_pipeline.demo:main"]},
+    entry_points={
+        "console_scripts": [
+            "damo-demo=damo_pipeline.demo:main",
+            "damo-export=damo_pipeline.export.cli:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -76,3 +76,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     for item in gpu_items:
         item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def detweights(parity_dir: Path):
+    """``../shared/parity/detweights.py``: deterministic weights, inputs, targets and BN calibration."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("detweights", parity_dir / "detweights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def deterministic_model(detweights):
+    """Factory: a zoo model with the parity weights, BN statistics calibrated on the fixed input, eval mode."""
+    from damo_pipeline.models import build_model
+
+    def make(name: str):
+        model = build_model(name)
+        model.load_state_dict(detweights.det_state_dict(model.state_dict()), strict=True)
+        detweights.calibrate_bn(model, detweights.fixed_inputs())
+        return model.eval()
+
+    return make
