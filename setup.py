@@ -46,6 +46,7 @@ setup(
         "modelscope",
         "safetensors",
         "tqdm",
+        "pyyaml",
     ],
     extras_require={
         "test": TEST_REQUIRES,
