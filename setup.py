@@ -32,8 +32,8 @@ setup(
     description="DAMO-YOLO object detectors made easy to use: model zoo, pipelines, training and export",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["damo_pipeline", "damo_pipeline.*"]),
-    package_data={"damo_pipeline": ["models/structures/*.json"]},
+    packages=find_packages(include=["damo_pipeline", "damo_pipeline.*", "hub_upload", "hub_upload.*"]),
+    package_data={"damo_pipeline": ["models/structures/*.json", "hub/templates/*.md"]},
     python_requires=">=3.9",
     install_requires=[
         "torch>=2.1",
@@ -47,6 +47,8 @@ setup(
         "safetensors",
         "tqdm",
         "pyyaml",
+        "jinja2",
+        "filelock",
     ],
     extras_require={
         "test": TEST_REQUIRES,
@@ -58,6 +60,7 @@ setup(
         "console_scripts": [
             "damo-demo=damo_pipeline.demo:main",
             "damo-export=damo_pipeline.export.cli:main",
+            "damo-hub-upload=hub_upload.cli:main",
         ]
     },
     classifiers=[

@@ -9,9 +9,10 @@ Weights are resolved in this order:
 
 1. ``--checkpoint PATH`` (a local ``.pth`` or ``.safetensors`` file);
 2. the environment variable ``DAMO_PIPELINE_WEIGHTS``;
-3. the official release file of the zoo model, cached in
-   ``$XDG_CACHE_HOME/damo_pipeline`` (default ``~/.cache/damo_pipeline``) and
-   downloaded there if missing. ``DAMO_PIPELINE_DEMO_URL`` overrides the URL.
+3. ``DAMO_PIPELINE_DEMO_URL`` (a ``.pth`` URL) when set; otherwise the zoo model itself through
+   :func:`damo_pipeline.hub.load_detector`: the official release file in the project cache
+   (``$DAMO_PIPELINE_CACHE``, default ``~/.cache/damo_pipeline``), downloaded there if missing
+   (``DAMO_PIPELINE_RELEASE_MIRROR`` replaces the release server), then the ModelScope repo of the model.
 
 A source that is given explicitly (1 or 2) but unusable is an error, not a
 reason to fall through to a download. When no weights can be had, one
@@ -23,18 +24,18 @@ Exit codes: 0 success, 2 unusable input (no image, no weights).
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from damo_pipeline.models import ZOO_CARDS, build_model, list_models, load_checkpoint
+from damo_pipeline.hub import WeightsNotFoundError, load_detector, url_cache_path
+from damo_pipeline.hub.cache import MIRROR_ENV
+from damo_pipeline.models import ZOO_CARDS, Detector, list_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_IMAGES = REPO_ROOT.parent / "shared" / "data" / "coco128" / "images"
 WEIGHTS_ENV = "DAMO_PIPELINE_WEIGHTS"
 URL_ENV = "DAMO_PIPELINE_DEMO_URL"
-DOWNLOAD_TIMEOUT_S = 10
 
 RELEASE_PAGE = "https://github.com/tinyvision/DAMO-YOLO#model-zoo"
 
@@ -52,15 +53,9 @@ class WeightsUnavailable(Exception):
         self.attempts = attempts
 
 
-def cache_dir() -> Path:
-    """Directory where downloaded release files are kept."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "damo_pipeline"
-
-
 def cached_path(url: str) -> Path:
-    """Where the file at ``url`` is kept once downloaded."""
-    return cache_dir() / url.rstrip("/").rsplit("/", 1)[-1]
+    """Where the file at ``url`` is kept once downloaded (the hub resolver's cache)."""
+    return url_cache_path(url)
 
 
 def default_image() -> Optional[Path]:
@@ -71,98 +66,39 @@ def default_image() -> Optional[Path]:
     return images[0] if images else None
 
 
-def _describe_request_error(exc: Exception) -> str:
-    """Short human reason for a failed download ("connection refused", "HTTP 404", ...)."""
-    import requests
-
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} {exc.response.reason}"
-    if isinstance(exc, requests.Timeout):
-        return f"timed out after {DOWNLOAD_TIMEOUT_S} s"
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
-    if match:
-        return match.group(1).strip().lower()
-    return f"{type(exc).__name__}: {exc}"
-
-
-def download(url: str, dest: Path) -> Path:
-    """Download ``url`` to ``dest`` atomically (``dest.part`` then ``os.replace``).
-
-    Args:
-        url: file to fetch.
-        dest: final path; its folder is created.
-
-    Returns:
-        ``dest``.
+def weights_source(checkpoint: Optional[str]) -> Tuple[Optional[str], List[str]]:
+    """The checkpoint to load (None: the zoo model's own weights) and the sources already passed over.
 
     Raises:
-        requests.RequestException: on any network or HTTP error (no partial file is left).
-        OSError: when the file cannot be written.
+        WeightsUnavailable: ``--checkpoint`` or ``DAMO_PIPELINE_WEIGHTS`` names a missing file.
     """
-    import requests
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with requests.get(url, timeout=DOWNLOAD_TIMEOUT_S, stream=True) as response:
-            response.raise_for_status()
-            total = int(response.headers.get("content-length", 0)) or None
-            with open(part, "wb") as f, tqdm(
-                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not sys.stderr.isatty()
-            ) as bar:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
-    return dest
+    if checkpoint:
+        if Path(checkpoint).is_file():
+            return checkpoint, []
+        raise WeightsUnavailable([f"--checkpoint {checkpoint}: file not found"])
+    attempts = ["--checkpoint: not given"]
+    from_env = os.environ.get(WEIGHTS_ENV)
+    if from_env:
+        if Path(from_env).is_file():
+            return from_env, attempts
+        raise WeightsUnavailable(attempts + [f"{WEIGHTS_ENV}={from_env}: file not found"])
+    attempts.append(f"{WEIGHTS_ENV}: not set")
+    return os.environ.get(URL_ENV) or None, attempts
 
 
-def resolve_weights(model: str, checkpoint: Optional[str]) -> Path:
-    """Find weights for ``model`` (see the module docstring for the order).
-
-    Args:
-        model: zoo id (see ``damo_pipeline.models.list_models()``).
-        checkpoint: the ``--checkpoint`` value, or None.
-
-    Returns:
-        Path of a local weights file.
+def load_model(model: str, checkpoint: Optional[str]) -> Tuple[Detector, str]:
+    """The zoo model with weights (see the module docstring for the order) and where they came from.
 
     Raises:
         WeightsUnavailable: listing every source tried and why it failed.
+        ValueError: the weights do not fit the model (CheckpointMismatchError) or cannot be read.
     """
-    import requests
-
-    attempts = []
-    if checkpoint:
-        path = Path(checkpoint)
-        if path.is_file():
-            return path
-        raise WeightsUnavailable([f"--checkpoint {checkpoint}: file not found"])
-    attempts.append("--checkpoint: not given")
-
-    from_env = os.environ.get(WEIGHTS_ENV)
-    if from_env:
-        path = Path(from_env)
-        if path.is_file():
-            return path
-        raise WeightsUnavailable(attempts + [f"{WEIGHTS_ENV}={from_env}: file not found"])
-    attempts.append(f"{WEIGHTS_ENV}: not set")
-
-    url = os.environ.get(URL_ENV) or release_url(model)
-    dest = cached_path(url)
-    if dest.is_file():
-        return dest
-    source = "the official release file (link below)" if url == release_url(model) else url
+    source, attempts = weights_source(checkpoint)
     try:
-        return download(url, dest)
-    except requests.RequestException as e:
-        attempts.append(f"download of {source}: {_describe_request_error(e)}")
-    except OSError as e:
-        attempts.append(f"download of {source}: could not write {dest} ({e})")
-    raise WeightsUnavailable(attempts)
+        detector = load_detector(model, checkpoint=source)
+    except WeightsNotFoundError as e:
+        raise WeightsUnavailable(attempts + [f"{where}: {why}" for where, why in e.attempts]) from e
+    return detector, source or f"the {model} zoo weights"
 
 
 def explain_missing_weights(model: str, attempts: Sequence[str]) -> str:
@@ -170,8 +106,9 @@ def explain_missing_weights(model: str, attempts: Sequence[str]) -> str:
     return (
         f"damo-demo: no weights for {model}. Tried, in order: {'; '.join(attempts)}. "
         f"Provide a checkpoint with --checkpoint PATH or {WEIGHTS_ENV}=PATH "
-        f"(a .pth or .safetensors file of {model}). The official release file is {release_url(model)} "
-        f"(model zoo: {RELEASE_PAGE}); saved as {cached_path(release_url(model))} it is found without a download."
+        f"(a .pth or .safetensors file of {model}), or set {MIRROR_ENV} to a server that copies the release files. "
+        f"The official release file is {release_url(model)} (model zoo: {RELEASE_PAGE}); saved as "
+        f"{cached_path(release_url(model))} it is found without a download."
     )
 
 
@@ -260,21 +197,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
     try:
-        weights = resolve_weights(args.model, args.checkpoint)
+        model, weights = load_model(args.model, args.checkpoint)
     except WeightsUnavailable as e:
         print(explain_missing_weights(args.model, e.attempts), file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError, KeyError, OSError) as e:
+        print(f"damo-demo: could not load weights into {args.model}: {e}", file=sys.stderr)
         return 2
 
     import cv2
     import numpy as np
     from PIL import Image
 
-    model = build_model(args.model)
-    try:
-        load_checkpoint(model, weights)
-    except (RuntimeError, ValueError, KeyError, OSError) as e:
-        print(f"damo-demo: could not load {weights} into {args.model}: {e}", file=sys.stderr)
-        return 2
     model.fuse()
     model.eval()
 

@@ -34,6 +34,8 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """No env weights, an empty cache and a download URL whose port is closed. Returns the URL."""
     url = f"http://127.0.0.1:{_closed_port()}/x.pth"
     monkeypatch.delenv(demo.WEIGHTS_ENV, raising=False)
+    for name in ("DAMO_PIPELINE_CACHE", "DAMO_PIPELINE_RELEASE_MIRROR", "DAMO_PIPELINE_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv(demo.URL_ENV, url)
     return url
@@ -103,33 +105,49 @@ def test_missing_image(tmp_path: Path, offline: str, capsys: pytest.CaptureFixtu
     assert "file not found" in capsys.readouterr().err
 
 
+def _checkpoint_bytes(model: str = "damoyolo-ns") -> bytes:
+    import io
+
+    import torch
+
+    from damo_pipeline.models import build_model
+
+    buffer = io.BytesIO()
+    torch.save({"model": build_model(model).state_dict()}, buffer)
+    return buffer.getvalue()
+
+
 def test_resolution_order(tmp_path: Path, offline: str, monkeypatch: pytest.MonkeyPatch) -> None:
     cached = demo.cached_path(offline)
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"cached")
-    assert demo.resolve_weights("damoyolo-t", None) == cached  # cache hit: no download attempted
+    cached.write_bytes(_checkpoint_bytes())
+    _, source = demo.load_model("damoyolo-ns", None)  # cache hit: the closed port is never tried
+    assert source == offline
 
     from_env = tmp_path / "env.pth"
-    from_env.write_bytes(b"env")
+    from_env.write_bytes(_checkpoint_bytes())
     monkeypatch.setenv(demo.WEIGHTS_ENV, str(from_env))
-    assert demo.resolve_weights("damoyolo-t", None) == from_env
+    assert demo.load_model("damoyolo-ns", None)[1] == str(from_env)
 
     explicit = tmp_path / "cli.pth"
-    explicit.write_bytes(b"cli")
-    assert demo.resolve_weights("damoyolo-t", str(explicit)) == explicit
+    explicit.write_bytes(_checkpoint_bytes())
+    assert demo.load_model("damoyolo-ns", str(explicit))[1] == str(explicit)
 
 
 def test_download_is_cached_atomically(
     tmp_path: Path, offline: str, file_server: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base_url, served = file_server
-    payload = bytes(range(256)) * 4096
+    payload = _checkpoint_bytes()
     (served / "weights.pth").write_bytes(payload)
-    monkeypatch.setenv(demo.URL_ENV, f"{base_url}/weights.pth")
-    path = demo.resolve_weights("damoyolo-t", None)
-    assert path == tmp_path / "cache" / "damo_pipeline" / "weights.pth"
+    url = f"{base_url}/weights.pth"
+    monkeypatch.setenv(demo.URL_ENV, url)
+    model, source = demo.load_model("damoyolo-ns", None)
+    path = demo.cached_path(url)
+    assert source == url and model.config.name == "damoyolo-ns"
+    assert path.is_relative_to(tmp_path / "cache" / "damo_pipeline")
     assert path.read_bytes() == payload
-    assert [p.name for p in path.parent.iterdir()] == ["weights.pth"]  # no .part left behind
+    assert not list(path.parent.glob("*.part"))  # no partial file left behind
 
 
 def test_download_http_error_is_reported(
@@ -138,7 +156,7 @@ def test_download_http_error_is_reported(
     base_url, _ = file_server
     monkeypatch.setenv(demo.URL_ENV, f"{base_url}/absent.pth")
     with pytest.raises(demo.WeightsUnavailable) as info:
-        demo.resolve_weights("damoyolo-s", None)
+        demo.load_model("damoyolo-s", None)
     assert "HTTP 404" in info.value.attempts[-1]
     assert not list((tmp_path / "cache").rglob("*.part"))
 

@@ -1,9 +1,11 @@
 """Detector: composes a backbone, a neck and a head built from a :class:`ModelConfig`."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .backbones import BACKBONES
@@ -16,13 +18,20 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
 
 
-class Detector(nn.Module):
+class Detector(nn.Module, PyTorchModelHubMixin, library_name="damo_pipeline", pipeline_tag="object-detection",
+               license="apache-2.0", repo_url="https://github.com/tinyvision/DAMO-YOLO",
+               paper_url="https://arxiv.org/abs/2211.15444", tags=["damo-yolo", "object-detection"]):
     """A DAMO-YOLO detector. State-dict keys are ``backbone.*``, ``neck.*``, ``head.*`` as upstream.
 
     ``forward(images)`` in eval mode returns ``(scores [N, A, K], boxes [N, A, 4])`` (sigmoid scores,
     xyxy boxes in input pixels, no NMS). In train mode ``forward(images, targets)`` returns the loss
     dict ``total_loss, loss_cls, loss_bbox, loss_dfl``. Images are float RGB 0..255, NCHW, with H and W
     multiples of 32.
+
+    Hub support comes from huggingface_hub's ``PyTorchModelHubMixin`` (the constructor takes only the
+    JSON config): ``save_pretrained(folder)`` writes the project's hub format and ``push_to_hub(repo_id)``
+    uploads it; ``Detector.from_pretrained(spec)`` accepts everything :func:`damo_pipeline.hub.load_detector`
+    does and loads strictly. Both go through :mod:`damo_pipeline.hub`.
     """
 
     def __init__(self, config: Union[ModelConfig, Dict[str, Any]]) -> None:
@@ -76,6 +85,48 @@ class Detector(nn.Module):
                 raise ValueError("Targets were given to a model in eval mode; call model.train() to get losses.")
             return self.head.loss(features, targets)
         return self.head(features)
+
+    # --- hub integration (PyTorchModelHubMixin hooks; the work is done in damo_pipeline.hub) ---
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write ``config.json``, ``model.safetensors``, ``README.md`` and ``configuration.json``."""
+        from ..hub.hub_format import save_pretrained
+
+        save_pretrained(self, save_directory)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any):
+        """The project's model card (see :func:`damo_pipeline.hub.build_model_card`) for this model."""
+        from ..hub.card import CardContext, build_model_card
+
+        return build_model_card(CardContext(model_config=self.config.to_dict()))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Union[str, Path], *, force_download: bool = False,
+                        token: Optional[str] = None, cache_dir: Optional[Union[str, Path]] = None,
+                        local_files_only: bool = False, revision: Optional[str] = None, **model_kwargs: Any
+                        ) -> "Detector":
+        """Load a detector with weights from a hub id, zoo id, URL or local path (strict loading, eval mode).
+
+        See :func:`damo_pipeline.hub.load_detector` for the accepted forms; ``force_download`` is not
+        supported (delete the cached copy instead).
+        """
+        return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), revision=revision,
+                                    cache_dir=cache_dir, force_download=force_download,
+                                    local_files_only=local_files_only, token=token, **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: Optional[str], cache_dir: Optional[Union[str, Path]],
+                         force_download: bool, local_files_only: bool, token: Optional[str],
+                         **model_kwargs: Any) -> "Detector":
+        from ..hub import load_detector
+
+        if force_download:
+            raise ValueError("force_download is not supported; delete the cached file or folder and load again.")
+        unknown = sorted(k for k in model_kwargs if k != "config")
+        if unknown:
+            raise TypeError(f"Detector.from_pretrained got unexpected arguments {unknown}.")
+        return load_detector(model_id, revision=revision, cache_dir=cache_dir,
+                             local_files_only=True if local_files_only else None, token=token)
 
     @torch.no_grad()
     def fuse(self, fold_bn: bool = True) -> "Detector":
