@@ -23,6 +23,7 @@ Exit codes: 0 success, 2 unusable input (no image, no weights).
 """
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -184,6 +185,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         Process exit code: 0 on success, 2 when the image or the weights are unusable.
     """
     args = _parse_args(argv)
+    # The hub clients retry loudly on a closed network; their warnings would bury the one
+    # paragraph this demo prints when no weights can be had.
+    for noisy in ("modelscope", "modelscope_hub", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     if args.image is None:
         print(
             "damo-demo: no image given and no sample image found in ../shared/data/coco128/images; "

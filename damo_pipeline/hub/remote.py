@@ -7,10 +7,11 @@ official ModelScope repos ship their config as ``.py``) but are never imported o
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, Optional, Tuple, Union
 
 from ..version import __version__
 
@@ -69,6 +70,21 @@ def hf_snapshot(repo_id: str, *, revision: Optional[str] = None, cache_dir: Opti
     return Path(folder)
 
 
+@contextlib.contextmanager
+def _quiet_loggers(prefix: str) -> Iterator[None]:
+    """Silence a client's per-retry warnings for one call; its failure is reported by our own error."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name == prefix or name.startswith(prefix + ".")]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, saved):
+            lg.setLevel(level)
+
+
 def ms_snapshot(repo_id: str, *, revision: Optional[str] = None, cache_dir: Optional[PathLike] = None,
                 local_files_only: bool = False, token: Optional[str] = None) -> Path:
     """ModelScope ``snapshot_download`` of a model repo; returns the snapshot folder.
@@ -81,9 +97,10 @@ def ms_snapshot(repo_id: str, *, revision: Optional[str] = None, cache_dir: Opti
     from modelscope_hub.errors import CacheNotFound, HubError
 
     try:
-        folder = snapshot_download(model_id=repo_id, revision=revision,
-                                   cache_dir=str(cache_dir) if cache_dir is not None else None,
-                                   local_files_only=local_files_only, token=token, ignore_patterns=IGNORE_PATTERNS)
+        with _quiet_loggers("modelscope_hub"):
+            folder = snapshot_download(model_id=repo_id, revision=revision,
+                                       cache_dir=str(cache_dir) if cache_dir is not None else None,
+                                       local_files_only=local_files_only, token=token, ignore_patterns=IGNORE_PATTERNS)
     except CacheNotFound as e:
         raise HubFetchError("offline mode, not in the ModelScope cache" if local_files_only
                             else f"not in the ModelScope cache ({_short(e)})") from e
