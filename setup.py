@@ -59,6 +59,7 @@ setup(
     entry_points={
         "console_scripts": [
             "damo-demo=damo_pipeline.demo:main",
+            "damo-detect=damo_pipeline.cli.detect:main",
             "damo-export=damo_pipeline.export.cli:main",
             "damo-hub-upload=hub_upload.cli:main",
         ]
