@@ -117,3 +117,22 @@ def test_head_init_follows_upstream():
     model = build_model("damoyolo-t")
     assert torch.allclose(model.head.gfl_cls[0].bias, torch.full((80,), -4.59512), atol=1e-5)
     assert torch.equal(model.head.integral.project, torch.arange(17, dtype=torch.float32))
+
+
+def test_csp_wrapper_with_different_widths_in_one_group_runs():
+    """A stride-1 entry wider than the stride-2 entry it joins (possible NAS result) must build and run."""
+    config = get_model_config("damoyolo-m").to_dict()
+    structure = [
+        {"class": "ConvKXBNRELU", "in": 3, "out": 16, "k": 3, "s": 1},
+        {"class": "SuperResConvKXKX", "in": 16, "out": 32, "btn": 16, "k": 3, "s": 2, "L": 2},
+        {"class": "SuperResConvKXKX", "in": 32, "out": 64, "btn": 32, "k": 3, "s": 2, "L": 2},
+        {"class": "SuperResConvKXKX", "in": 64, "out": 96, "btn": 48, "k": 3, "s": 2, "L": 2},
+        {"class": "SuperResConvKXKX", "in": 96, "out": 128, "btn": 64, "k": 3, "s": 1, "L": 2},
+        {"class": "SuperResConvKXKX", "in": 128, "out": 160, "btn": 64, "k": 3, "s": 2, "L": 2},
+    ]
+    config["backbone"]["structure"] = structure
+    config["neck"]["in_channels"] = [64, 128, 160]
+    model = build_model(config).eval()
+    with torch.no_grad():
+        scores, _ = model(torch.zeros(1, 3, 64, 64))
+    assert scores.shape == (1, 64 + 16 + 4, 80)

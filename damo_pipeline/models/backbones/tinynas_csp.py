@@ -51,7 +51,8 @@ class CSPWrapper(nn.Module):
         if self.has_csp:
             self.conv_start = ConvKXBNRELU(2 * hidden, hidden, 1, 1)
             self.conv_shortcut = ConvKXBNRELU(2 * hidden, last["out"] // 2, 1, 1)
-            self.conv_fuse = ConvKXBNRELU(hidden + last["out"] // 2, last["out"], 1, 1)
+            # the main path ends at the last entry's half width, concatenated with the shortcut's
+            self.conv_fuse = ConvKXBNRELU(2 * (last["out"] // 2), last["out"], 1, 1)
         self.out_channels = last["out"] if self.has_csp else 2 * hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
