@@ -62,6 +62,7 @@ setup(
             "damo-detect=damo_pipeline.cli.detect:main",
             "damo-export=damo_pipeline.export.cli:main",
             "damo-hub-upload=hub_upload.cli:main",
+            "damo-nas=damo_pipeline.nas.recipe:main",
         ]
     },
     classifiers=[
