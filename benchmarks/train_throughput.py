@@ -12,7 +12,7 @@ GIoU, DFL), backward, the family's optimizer step (SGD with Nesterov; AdamW for 
   a one-process group: upstream always runs DDP, even on one GPU) with SyncBatchNorm on CUDA, one optimizer
   group per tensor, ``optimizer.zero_grad()``, and the EMA as a Python loop over the state dict.
 * **ours** (``damo_pipeline.engine.Trainer``'s step with its defaults): no DDP wrapper on one device,
-  channels_last tensors, on CUDA AMP (float16 autocast for backbone and neck, float32 head and losses,
+  channels_last tensors, denormals flushed to zero on CPU, on CUDA AMP (float16 autocast for backbone and neck, float32 head and losses,
   GradScaler), the EMA with foreach kernels; ``--param-groups merged`` also merges the optimizer groups
   (identical update).
 
@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import nn
 
 from damo_pipeline.engine import ModelEMA, TrainConfig, build_optimizer, resolve_device
+from damo_pipeline.engine.distributed import no_buffer_sync_kwargs
 from damo_pipeline.engine.step import AmpSettings, TrainStep
 from damo_pipeline.models import build_model
 
@@ -94,7 +95,7 @@ def official_step_fn(base: nn.Module, device: torch.device, images: torch.Tensor
     optimizer = build_optimizer(cfg.replace(param_groups="per_tensor"), [model])
     ema = OfficialEMA(model)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                              broadcast_buffers=False, find_unused_parameters=True)
+                                              find_unused_parameters=True, **no_buffer_sync_kwargs())
     images = images.to(device)
     targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
 
@@ -141,7 +142,11 @@ def our_step_fn(base: nn.Module, device: torch.device, images: torch.Tensor, tar
     return step
 
 
-def time_steps(step: Callable[[int], float], start: int, count: int, device: torch.device) -> List[float]:
+def time_steps(step: Callable[[int], float], start: int, count: int, device: torch.device,
+               flush_denormal: bool = False) -> List[float]:
+    """Wall time of ``count`` steps; ``flush_denormal`` is set for them (a process-wide CPU setting)."""
+    if device.type == "cpu":
+        torch.set_flush_denormal(flush_denormal)
     times = []
     for i in range(count):
         if device.type == "cuda":
@@ -181,15 +186,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     init_single_process_group(device)
     steps = {"official": official_step_fn(base, device, images, targets, lr, cfg),
              "ours": our_step_fn(base, device, images, targets, lr, cfg)}
-    first_loss = {name: fn(0) for name, fn in steps.items()}  # also the first warm-up step
-    for name, fn in steps.items():
-        time_steps(fn, 1, args.warmup, device)
+    flush = {"official": False, "ours": cfg.flush_denormal}  # upstream leaves denormals on
+    first_loss = {}
+    for name, fn in steps.items():  # also the first warm-up step
+        time_steps(lambda it: first_loss.__setitem__(name, fn(it)), 0, 1, device, flush[name])
+        time_steps(fn, 1, args.warmup, device, flush[name])
     times: Dict[str, List[float]] = {name: [] for name in steps}
     done = 0
     block = max(1, args.steps // args.blocks)
     while done < args.steps:
         for name, fn in steps.items():
-            times[name] += time_steps(fn, 1 + args.warmup + done, block, device)
+            times[name] += time_steps(fn, 1 + args.warmup + done, block, device, flush[name])
         done += block
     dist.destroy_process_group()
     summary = {}
@@ -206,7 +213,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "ours_settings": {"amp": amp.enabled, "amp_dtype": cfg.amp_dtype if amp.enabled else None,
                           "channels_last": cfg.channels_last,
-                          "param_groups": cfg.param_groups, "ddp_wrapper": False},
+                          "param_groups": cfg.param_groups, "ddp_wrapper": False,
+                          "flush_denormal": cfg.flush_denormal and device.type == "cpu"},
         "optimizer": cfg.optimizer, "lr": lr,
         "official_settings": {"amp": False, "channels_last": False, "param_groups": "per_tensor",
                               "ddp_wrapper": True, "find_unused_parameters": True, "sync_bn": device.type == "cuda"},

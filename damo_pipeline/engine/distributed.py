@@ -6,17 +6,19 @@
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 import torch.distributed as dist
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DistContext", "all_gather_objects", "broadcast_object", "init_distributed", "resolve_device"]
+__all__ = ["DistContext", "all_gather_objects", "broadcast_object", "init_distributed", "no_buffer_sync_kwargs",
+           "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,14 @@ def broadcast_object(obj: Any, ctx: DistContext, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def no_buffer_sync_kwargs() -> Dict[str, bool]:
+    """DistributedDataParallel keyword that stops the per-forward buffer broadcast (upstream's
+    ``broadcast_buffers=False``): ``forward_sync_buffers=False`` where torch has it (``broadcast_buffers`` is
+    deprecated there; buffers are still synchronised once at construction, which is what we want).
+    """
+    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    if "forward_sync_buffers" in params:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}

@@ -23,6 +23,7 @@ from ..models import Detector, ModelConfig, build_model
 from .checkpoint import load_training_checkpoint
 from .config import TrainConfig, parse_override
 from .export import export_hub_folder
+from .hooks import LossPlugin
 from .transfer import load_pretrained_into
 from .trainer import Trainer, TrainResult
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Recipe", "add_arguments", "configure_logging", "fit_schedule", "resolve_train_config", "run_recipe"]
 
 OFFICIAL_EPOCHS = 300
+
+PluginFactory = Callable[[Detector, argparse.Namespace], List[LossPlugin]]
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def _build_model(args: argparse.Namespace, class_names: List[str]) -> Detector:
     return build_model(args.model, class_names=class_names, **overrides)
 
 
-def run_recipe(args: argparse.Namespace, recipe: Recipe) -> TrainResult:
+def run_recipe(args: argparse.Namespace, recipe: Recipe, plugin_factory: Optional[PluginFactory] = None,
+               card_details: Optional[Callable[[argparse.Namespace], Dict[str, Any]]] = None) -> TrainResult:
     """Load data, build the model (and its starting weights), train, export the hub folder, push.
 
     Raises:
@@ -229,12 +233,14 @@ def run_recipe(args: argparse.Namespace, recipe: Recipe) -> TrainResult:
     val_data = EvalDataset(val_set, img_size=img_size, resize=model.config.resize) if val_set is not None else None
     metadata = {"data": str(data_path), "data_format": args.format, "category_ids": list(train_set.category_ids),
                 "pretrained": pretrained, "recipe": recipe.name, "augment": augment.to_dict()}
+    plugins = plugin_factory(model, args) if plugin_factory is not None else []
     trainer = Trainer(model, train_data, cfg, out_dir, val_dataset=val_data, device=args.device,
                       collate_fn=collate_detection, resume=args.resume if resume_ckpt is not None else None,
-                      metadata=metadata)
+                      metadata=metadata, plugins=plugins)
     result = trainer.fit()
     if trainer.dist.is_main:
-        _export(result, cfg, model, data_path, pretrained, args)
+        extra = card_details(args) if card_details is not None else {}
+        _export(result, cfg, model, data_path, pretrained, args, extra)
     trainer.dist.barrier()
     return result
 
@@ -248,14 +254,14 @@ def _default_pretrained(model_arg: str) -> Optional[str]:
 
 
 def _export(result: TrainResult, cfg: TrainConfig, model: Detector, data_path: str, pretrained: Optional[str],
-            args: argparse.Namespace) -> None:
+            args: argparse.Namespace, extra_training: Optional[Dict[str, Any]] = None) -> None:
     source = result.best_checkpoint or result.last_checkpoint
     if source is None:
         logger.warning("No checkpoint was written; nothing to export.")
         return
     training = {"recipe": "damo_pipeline " + Path(sys.argv[0]).name, "epochs": cfg.epochs,
                 "batch_size": cfg.batch_size, "img_size": model.config.img_size, "optimizer": cfg.optimizer,
-                "lr_per_image": cfg.lr_per_image, "from": pretrained or "scratch"}
+                "lr_per_image": cfg.lr_per_image, "from": pretrained or "scratch", **(extra_training or {})}
     folder = export_hub_folder(source, Path(args.out) / "model", dataset=Path(str(data_path)).name,
                                base_model=pretrained, training=training)
     logger.info("Hub folder: %s (load with damo_pipeline.hub.load_detector(%r))", folder, str(folder))
@@ -267,8 +273,14 @@ def _export(result: TrainResult, cfg: TrainConfig, model: Detector, data_path: s
 
 
 def main(recipe: Recipe, description: str, argv: Optional[List[str]] = None,
-         parser_hook: Optional[Callable[[argparse.ArgumentParser], None]] = None) -> int:
-    """Entry point of a recipe script: parse, run, print the outcome. Returns the exit code."""
+         parser_hook: Optional[Callable[[argparse.ArgumentParser], None]] = None,
+         plugin_factory: Optional[PluginFactory] = None,
+         card_details: Optional[Callable[[argparse.Namespace], Dict[str, Any]]] = None) -> int:
+    """Entry point of a recipe script: parse, run, print the outcome. Returns the exit code.
+
+    ``plugin_factory(model, args)`` returns extra loss plugins (distillation) once the model is built;
+    ``card_details(args)`` adds entries to the model card's training section.
+    """
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser, recipe)
@@ -277,10 +289,10 @@ def main(recipe: Recipe, description: str, argv: Optional[List[str]] = None,
     args = parser.parse_args(argv)
     configure_logging(int(os.environ.get("RANK", "0")), args.verbose)
     signal.signal(signal.SIGTERM, _terminate)  # a killed or pre-empted run also leaves a resumable last.pt
-    if not args.resume and args.epochs is None and recipe.name == "finetune":
+    if not args.resume and args.epochs is None and recipe.name != "train":
         parser.error("--epochs is required")
     try:
-        result = run_recipe(args, recipe)
+        result = run_recipe(args, recipe, plugin_factory, card_details)
     except KeyboardInterrupt:
         print(f"\nInterrupted. Continue with: {' '.join(_resume_command(args))}", file=sys.stderr)
         return 130

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from ..models import Detector
 from .checkpoint import CHECKPOINT_FORMAT, capture_rng_state, load_training_checkpoint, restore_rng_state, save_atomic
 from .config import TrainConfig
-from .distributed import DistContext, broadcast_object, init_distributed
+from .distributed import DistContext, broadcast_object, init_distributed, no_buffer_sync_kwargs
 from .ema import ModelEMA
 from .evaluator import COCOEvaluator, EvalResult
 from .hooks import Callback, LossPlugin, StepInfo
@@ -174,6 +174,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        if cfg.flush_denormal and self.device.type == "cpu":
+            torch.set_flush_denormal(True)  # process-wide; a training process owns its math settings
         if self.dist.distributed and self.device.type == "cuda" and cfg.sync_bn:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
@@ -192,8 +194,8 @@ class Trainer:
         if self.dist.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_module = nn.parallel.DistributedDataParallel(
-                self.step_module, device_ids=device_ids, broadcast_buffers=False,
-                find_unused_parameters=cfg.find_unused_parameters)
+                self.step_module, device_ids=device_ids, find_unused_parameters=cfg.find_unused_parameters,
+                **no_buffer_sync_kwargs())
         if self.resume:
             self._load_resume()
         if self.dist.is_main:
