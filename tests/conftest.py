@@ -7,6 +7,7 @@ skipped on a developer machine, but they FAIL when ``CI=true``: CI must never
 pass by skipping the parity tests.
 """
 
+import json
 import os
 from pathlib import Path
 from typing import List, Mapping
@@ -101,3 +102,21 @@ def deterministic_model(detweights):
         return model.eval()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mini_raccoon(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small COCO dataset for recipe tests: ``root/annotations/{train,val}.json`` with 8 and 4 raccoon images;
+    ``root/images`` links to the originals (read in place)."""
+    source = data_dir / "raccoon"
+    root = tmp_path_factory.mktemp("mini_raccoon")
+    (root / "annotations").mkdir()
+    (root / "images").symlink_to(source / "images", target_is_directory=True)
+    for split, count in (("train", 8), ("val", 4)):
+        data = json.loads((source / "annotations" / f"{split}.json").read_text())
+        images = sorted(data["images"], key=lambda im: im["id"])[:count]
+        ids = {im["id"] for im in images}
+        data["images"] = images
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
+        (root / "annotations" / f"{split}.json").write_text(json.dumps(data))
+    return root
