@@ -143,8 +143,10 @@ def resolve_train_config(args: argparse.Namespace, model_config: ModelConfig, re
         data.update({k: v for k, v in fitted.items() if k not in explicit})
     elif data["no_aug_epochs"] > data["epochs"]:
         data["no_aug_epochs"] = data["epochs"]
-    cfg = TrainConfig.from_dict({**data, "no_aug_epochs": 0})
-    return cfg.replace(no_aug_epochs=data["no_aug_epochs"]).apply_overrides(args.overrides)
+    # --set may lower no_aug_epochs below a default that exceeds a short run: apply it before validating.
+    cfg = TrainConfig.from_dict({**data, "no_aug_epochs": 0}).apply_overrides(args.overrides)
+    set_keys = {parse_override(item)[0] for item in args.overrides}
+    return cfg if "no_aug_epochs" in set_keys else cfg.replace(no_aug_epochs=data["no_aug_epochs"])
 
 
 def _read_mapping(path: str) -> Dict[str, Any]:

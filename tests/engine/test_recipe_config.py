@@ -53,3 +53,13 @@ def test_resume_keeps_the_saved_recipe():
     cfg = resolve_train_config(_args(FINETUNE, "--resume", "--set", "workers=0"), get_model_config("damoyolo-t"),
                                FINETUNE, base=saved)
     assert cfg == saved.replace(workers=0)
+
+
+def test_set_lowers_no_aug_epochs_of_a_short_run():
+    """--set no_aug_epochs=N works even when a default (16 for the train recipe) exceeds --epochs."""
+    cfg = resolve_train_config(_args(TRAIN, "--epochs", "8", "--set", "no_aug_epochs=2"),
+                               get_model_config("damoyolo-t"), TRAIN)
+    assert (cfg.epochs, cfg.no_aug_epochs) == (8, 2)
+    cfg = resolve_train_config(_args(FINETUNE, "--epochs", "8", "--set", "no_aug_epochs=2"),
+                               get_model_config("damoyolo-t"), FINETUNE)
+    assert (cfg.epochs, cfg.no_aug_epochs) == (8, 2)
