@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple, Union
+from ..config_dict import check_config_dict
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +142,5 @@ class TrainAugmentConfig:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainAugmentConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
-        if not isinstance(data, dict):
-            raise TypeError(f"TrainAugmentConfig.from_dict expects a dict, got {type(data).__name__}.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown augmentation keys {unknown}; known keys: {sorted(known)}.")
+        check_config_dict(cls, data, "augmentation")
         return cls(**{k: tuple(v) if k in _PAIR_FIELDS else v for k, v in data.items()})

@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from ..config_dict import check_config_dict
 
 __all__ = ["TrainConfig", "parse_override"]
 
@@ -198,12 +199,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainConfig":
         """Build from a (possibly partial) dict; unknown keys raise ValueError listing the known ones."""
-        if not isinstance(data, dict):
-            raise TypeError(f"A training config must be a dict, got {type(data).__name__}.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown training config keys {unknown}; known keys: {sorted(known)}.")
+        check_config_dict(cls, data, "training config")
         values = {key: _coerce(key, value) for key, value in copy.deepcopy(data).items()}
         return cls(**values)
 

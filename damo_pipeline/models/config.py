@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
+from ..config_dict import check_config_dict
 
 RESIZE_MODES = ("stretch", "letterbox")
 
@@ -68,12 +69,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "ModelConfig":
         """Build from a dict such as :meth:`to_dict` returns; unknown keys raise ValueError."""
-        if not isinstance(data, dict):
-            raise TypeError(f"A model config must be a dict, got {type(data).__name__}.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown model config keys {unknown}; known keys: {sorted(known)}.")
+        check_config_dict(cls, data, "model config")
         missing = sorted(f.name for f in dataclasses.fields(cls)
                          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                          and f.name not in data)
