@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict
+from ..config_dict import check_config_dict
 
 # Per-image bit flags set by image decoding (see damo_pipeline.data.image_io).
 FLAG_DECODED = 1
@@ -68,11 +69,7 @@ class DataReport:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DataReport":
         """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown DataReport keys {unknown}; known keys: {sorted(known)}.")
-        return cls(**data)
+        return cls(**check_config_dict(cls, data, "DataReport"))
 
     def summary(self) -> str:
         """One readable line, e.g. ``raccoon/train: 160 images, 175 boxes, 1 classes; fixed: 3 grayscale->RGB``."""

@@ -9,6 +9,7 @@ from damo_pipeline.models import ModelConfig, get_model_config, list_models
 
 from .ops import FAMILIES, FAMILY_ACT, FAMILY_BACKBONE, FAMILY_OUT_INDICES, backbone_out_channels
 from .space import Structure, to_damo_list
+from ..config_dict import check_config_dict
 
 BASES = ("t", "s", "m", "l")
 DEFAULT_BASE = {"res": "t", "csp": "m"}
@@ -77,11 +78,7 @@ class DetectorTemplate:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DetectorTemplate":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown detector-template keys {unknown}; known: {sorted(known)}.")
-        return cls(**dict(data))
+        return cls(**check_config_dict(cls, dict(data), "detector-template"))
 
 
 
