@@ -1,13 +1,32 @@
-"""damo_pipeline: the DAMO-YOLO detectors, easy to use, train and publish."""
-from .hub import load_detector, push_to_hub, save_pretrained
-from .models import Detector, ModelConfig, build_model, list_models
-from .models.checkpoint import build_from_checkpoint, load_checkpoint, recognize_checkpoint
-from .models.profile import profile
-from .pipelines import DetectionResult, ObjectDetectionPipeline, pipeline
+"""damo_pipeline: the DAMO-YOLO detectors, easy to use, train and publish.
+
+Public names are imported on first use: ``from damo_pipeline import pipeline`` stays light (no torch) until a
+torch engine or model is asked for, so an ONNX Runtime deployment never loads torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .version import __version__
 
-__all__ = [
-    "DetectionResult", "Detector", "ModelConfig", "ObjectDetectionPipeline", "__version__", "build_from_checkpoint",
-    "build_model", "list_models", "load_checkpoint", "load_detector", "pipeline", "profile", "push_to_hub",
-    "recognize_checkpoint", "save_pretrained",
-]
+_LAZY = {
+    "DetectionResult": "pipelines.results", "Detector": "models", "GraphObjectDetectionPipeline":
+    "pipelines.graph_detection", "ModelConfig": "models", "ObjectDetectionPipeline": "pipelines.object_detection",
+    "build_from_checkpoint": "models.checkpoint", "build_model": "models", "export_onnx": "export.onnx_export",
+    "list_models": "models", "load_checkpoint": "models.checkpoint", "load_detector": "hub",
+    "pipeline": "pipelines.registry", "profile": "models.profile", "push_to_hub": "hub",
+    "recognize_checkpoint": "models.checkpoint", "save_pretrained": "hub",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

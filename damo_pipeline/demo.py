@@ -162,7 +162,7 @@ def detect(model, image_rgb, score_threshold: float, iou_threshold: float) -> Tu
     import numpy as np
     import torch
 
-    from damo_pipeline.ops.nms import multiclass_nms
+    from damo_pipeline.ops.torch_nms import multiclass_nms
 
     size = int(model.config.img_size)
     height, width = image_rgb.shape[:2]

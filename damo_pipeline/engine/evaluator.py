@@ -2,7 +2,7 @@
 
 ``spec/training.md`` §8 and ``spec/architecture.md`` §7–§8: the model (the EMA during training) runs on
 the evaluation pipeline (RGB, resize to the network size, 0..255), the official post-processing
-(:func:`damo_pipeline.ops.nms.multiclass_nms` with the model's thresholds, at most 500 detections) is
+(:func:`damo_pipeline.ops.torch_nms.multiclass_nms` with the model's thresholds, at most 500 detections) is
 applied, boxes are rescaled per axis to original-image pixels (no clipping), converted to COCO
 ``[x, y, w, h]`` with the dataset's category ids, and scored with ``COCOeval(iouType="bbox")`` with its
 default parameters (so only the top 100 detections per image count).
@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..ops.nms import multiclass_nms
+from ..ops.torch_nms import multiclass_nms
 from .distributed import DistContext, all_gather_objects, broadcast_object
 
 logger = logging.getLogger(__name__)

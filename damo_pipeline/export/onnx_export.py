@@ -14,16 +14,14 @@ import torch
 from torch import nn
 
 from ..models import Detector
+from ..ops.resize import as_size
+from ..runtime.graph_metadata import INPUT_NAME, METADATA_KEY, NMS_OUTPUTS, RAW_OUTPUTS, metadata_from_map
 from ..version import __version__
 from .onnx_nms import NMSPostprocess
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
-METADATA_KEY = "damo_pipeline"
-INPUT_NAME = "images"
-RAW_OUTPUTS = ("scores", "boxes")
-NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
 
 
 class _ExportWrapper(nn.Module):
@@ -56,16 +54,18 @@ def _layout(nms: bool, max_detections: int) -> Dict[str, str]:
     }
 
 
-def build_metadata(model: Detector, img_size: int, nms: bool, half: bool, score_threshold: float,
+def build_metadata(model: Detector, img_size: Union[int, Tuple[int, int]], nms: bool, half: bool, score_threshold: float,
                    iou_threshold: float, max_detections: int) -> Dict[str, Any]:
-    """Everything a consumer of the graph needs: layout, classes, input size, pre-processing."""
+    """Everything a consumer of the graph needs: layout, classes, input size, pre-processing, default settings."""
+    height, width = as_size(img_size)
+    config = model.config
     return {
         "library": "damo_pipeline",
         "library_version": __version__,
         "architecture": model.config.name,
         "class_names": list(model.class_names),
-        "img_size": img_size,
-        "input": f"{INPUT_NAME}: float{'16' if half else '32'} [N, 3, {img_size}, {img_size}], RGB, 0..255, no normalisation",
+        "img_size": height if height == width else [height, width],
+        "input": f"{INPUT_NAME}: float{'16' if half else '32'} [N, 3, {height}, {width}], RGB, 0..255, no normalisation",
         "resize": model.config.resize,
         "preprocess": "RGB; resize to img_size x img_size (stretch: cv2 INTER_LINEAR on uint8, aspect not kept); "
                       "HWC->CHW float; map boxes back with x * w_orig / img_size, y * h_orig / img_size",
@@ -74,6 +74,8 @@ def build_metadata(model: Detector, img_size: int, nms: bool, half: bool, score_
         "iou_threshold": iou_threshold if nms else None,
         "max_detections": max_detections if nms else None,
         "outputs": _layout(nms, max_detections),
+        "model_defaults": {"score_threshold": config.score_threshold, "iou_threshold": config.iou_threshold,
+                           "max_detections": config.max_detections, "legacy": bool(config.head.get("legacy", False))},
     }
 
 
@@ -82,13 +84,11 @@ def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    raise ValueError(f"{str(path)!r} has no {METADATA_KEY!r} metadata: it was not exported by damo_pipeline.")
+    return metadata_from_map({prop.key: prop.value for prop in model.metadata_props}, str(path))
 
 
-def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path], img_size: Optional[int] = None,
+def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
+                img_size: Optional[Union[int, Tuple[int, int]]] = None,
                 batch: Union[str, int] = "dynamic", nms: bool = False, half: bool = False,
                 opset: int = DEFAULT_OPSET, checkpoint: Optional[Union[str, Path]] = None,
                 score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None,
@@ -99,7 +99,7 @@ def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
         model_or_id: a Detector with its weights, or anything :func:`damo_pipeline.hub.load_detector`
             accepts (zoo id with ``checkpoint``, checkpoint file, hub folder or id).
         path: output ``.onnx`` file.
-        img_size: square input side (default the model's native size); a multiple of 32.
+        img_size: input side, or ``(height, width)`` (default the model's native size); multiples of 32.
         batch: ``"dynamic"`` (batch axis symbolic) or a fixed batch size.
         nms: end the graph in ONNX NonMaxSuppression with the fixed layout documented in the metadata.
         half: float16 weights and input (for GPU runtimes such as TensorRT; CPU runtimes prefer float32).
@@ -119,9 +119,7 @@ def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
         from ..hub import load_detector
 
         model = load_detector(model_or_id, checkpoint)
-    img_size = img_size or model.img_size
-    if img_size % 32:
-        raise ValueError(f"img_size must be a multiple of 32, got {img_size}.")
+    height, width = as_size(img_size or model.img_size)
     if not (batch == "dynamic" or (isinstance(batch, int) and batch > 0)):
         raise ValueError(f"batch must be 'dynamic' or a positive int, got {batch!r}.")
     if nms and opset < 11:
@@ -132,7 +130,7 @@ def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
     dtype = torch.float16 if half else torch.float32
     wrapper = _ExportWrapper(model.to(dtype), NMSPostprocess(score_threshold, iou_threshold, max_detections)
                              if nms else None).eval()
-    example = torch.zeros(2 if batch == "dynamic" else batch, 3, img_size, img_size, dtype=dtype)
+    example = torch.zeros(2 if batch == "dynamic" else batch, 3, height, width, dtype=dtype)
     outputs = list(NMS_OUTPUTS if nms else RAW_OUTPUTS)
     dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME] + outputs} if batch == "dynamic" else None
     path = Path(path)
@@ -147,7 +145,7 @@ def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
                               dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
                               dynamo=False)
         graph = onnx.load(tmp)
-        meta = build_metadata(model, img_size, nms, half, score_threshold, iou_threshold, max_detections)
+        meta = build_metadata(model, (height, width), nms, half, score_threshold, iou_threshold, max_detections)
         entry = graph.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         graph.producer_name = "damo_pipeline"
@@ -158,5 +156,5 @@ def export_onnx(model_or_id: Union[Detector, str, Path], path: Union[str, Path],
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    logger.info("Exported %s (%s, img_size %d, nms=%s) to %s", model.config.name, dtype, img_size, nms, path)
+    logger.info("Exported %s (%s, %dx%d, nms=%s) to %s", model.config.name, dtype, height, width, nms, path)
     return path

@@ -15,11 +15,10 @@ Either way, boxes go back to the original image by per-axis factors ``w / w_r`` 
 from __future__ import annotations
 
 import logging
-from typing import Tuple, Union
+from typing import Any, Tuple, Union
 
 import cv2
 import numpy as np
-import torch
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +27,7 @@ __all__ = ["RESIZE_MODES", "as_size", "letterbox_size", "resize_image", "rescale
 RESIZE_MODES = ("stretch", "letterbox")
 
 Size = Tuple[int, int]  # (height, width)
+Boxes = Any  # a torch.Tensor or a numpy array of [N, 4] boxes
 
 
 def letterbox_size(height: int, width: int, target_height: int, target_width: int) -> Size:
@@ -79,7 +79,7 @@ def resize_image(image: np.ndarray, size: Size, mode: str = "stretch") -> Tuple[
     return canvas, (resized_h, resized_w)
 
 
-def rescale_boxes(boxes: torch.Tensor, resized_size: Size, original_size: Size, clip: bool = True) -> torch.Tensor:
+def rescale_boxes(boxes: Boxes, resized_size: Size, original_size: Size, clip: bool = True) -> Boxes:
     """Map xyxy boxes from network-input pixels back to original-image pixels, per axis.
 
     ``x * (w / w_r)`` and ``y * (h / h_r)`` as the official ``BoxList.resize`` (factors computed in double
@@ -87,19 +87,29 @@ def rescale_boxes(boxes: torch.Tensor, resized_size: Size, original_size: Size, 
     then clamped to ``[0, w] x [0, h]``.
 
     Args:
-        boxes: ``[N, 4]`` xyxy boxes in input pixels (the resized image's top-left corner is the origin); integer
-            boxes are converted to float32.
+        boxes: ``[N, 4]`` xyxy boxes in input pixels (the resized image's top-left corner is the origin), a torch
+            tensor or a numpy array (the result is of the same kind); integer boxes are converted to float32.
         resized_size: ``(h_r, w_r)`` of the image inside the input, before padding.
         original_size: ``(h, w)`` of the original image.
         clip: clamp to the original image.
 
     Returns:
-        A new ``[N, 4]`` tensor, xyxy in original-image pixels.
+        A new ``[N, 4]`` tensor or array, xyxy in original-image pixels.
     """
-    if not boxes.is_floating_point():
-        boxes = boxes.float()
     (resized_h, resized_w), (height, width) = resized_size, original_size
     scale_x, scale_y = float(width) / float(resized_w), float(height) / float(resized_h)
+    if isinstance(boxes, np.ndarray):
+        if not np.issubdtype(boxes.dtype, np.floating):
+            boxes = boxes.astype(np.float32)
+        out = boxes * np.array([scale_x, scale_y, scale_x, scale_y], dtype=boxes.dtype)
+        if clip:
+            out[:, 0::2] = np.clip(out[:, 0::2], 0, float(width))
+            out[:, 1::2] = np.clip(out[:, 1::2], 0, float(height))
+        return out
+    import torch  # only torch tensors get here
+
+    if not boxes.is_floating_point():
+        boxes = boxes.float()
     scale = torch.tensor([scale_x, scale_y, scale_x, scale_y], dtype=boxes.dtype, device=boxes.device)
     out = boxes * scale
     if clip:

@@ -1,14 +1,30 @@
-"""Task pipelines: ``pipeline("image-object-detection", model=...)`` and what it returns."""
-from .base import Pipeline, resolve_device
-from .errors import ImageDownloadError, InvalidImageError
-from .inputs import ImageLoadOptions, LoadedImage, load_image
-from .object_detection import ObjectDetectionPipeline, prepare_detector
-from .registry import PIPELINE_REGISTRY, TaskRegistry, TaskSpec, list_tasks, pipeline, register_pipeline
-from .results import DetectionResult
-from .sources import FrameSource, open_source
+"""Task pipelines: ``pipeline("image-object-detection", model=..., engine=...)`` and what it returns.
 
-__all__ = [
-    "DetectionResult", "FrameSource", "ImageDownloadError", "ImageLoadOptions", "InvalidImageError", "LoadedImage",
-    "ObjectDetectionPipeline", "PIPELINE_REGISTRY", "Pipeline", "TaskRegistry", "TaskSpec", "list_tasks",
-    "load_image", "open_source", "pipeline", "prepare_detector", "register_pipeline", "resolve_device",
-]
+Names are imported on first use, so ``from damo_pipeline.pipelines import pipeline`` does not import torch (the
+ONNX Runtime engine runs without it).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BasePipeline": "base", "DetectionResult": "results", "FrameSource": "sources", "GraphObjectDetectionPipeline":
+    "graph_detection", "ImageDownloadError": "errors", "ImageLoadOptions": "inputs", "InvalidImageError": "errors",
+    "LoadedImage": "inputs", "ObjectDetectionPipeline": "object_detection", "PIPELINE_REGISTRY": "registry",
+    "Pipeline": "torch_pipeline", "TaskRegistry": "registry", "TaskSpec": "registry", "list_tasks": "registry",
+    "load_image": "inputs", "open_source": "sources", "pipeline": "registry", "prepare_detector": "object_detection",
+    "register_pipeline": "registry", "resolve_device": "torch_pipeline",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

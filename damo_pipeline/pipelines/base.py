@@ -1,112 +1,83 @@
-"""The task-independent pipeline: ``preprocess`` -> ``_forward`` -> ``postprocess``, with batching and devices.
+"""The task-independent, engine-independent pipeline: ``preprocess`` -> forward -> ``postprocess``, in batches.
 
-Modelled on ``transformers.Pipeline``: a subclass implements
+Modelled on ``transformers.Pipeline``. A subclass implements
 
 * ``_sanitize_parameters(**kwargs)`` -> ``(preprocess_params, forward_params, postprocess_params)``; options given
   at construction are defaults that the same keywords at call time override;
-* ``preprocess(input, **preprocess_params)`` -> a dict for ONE input: tensors with a leading batch axis of 1
-  (they are concatenated into batches) and any other values (metadata, passed through per item);
-* ``_forward(model, model_inputs, **forward_params)`` -> a dict of tensors with a leading batch axis; it runs
-  under ``torch.inference_mode()`` with the inputs already on the model's device;
-* ``postprocess(model_outputs, **postprocess_params)`` -> the result of ONE input (its tensors sliced to a batch of
-  one, its metadata back as given by ``preprocess``).
+* ``preprocess(input, **preprocess_params)`` -> a dict for ONE input: the arrays named in ``model_input_keys``
+  with a leading batch axis of 1 (they are concatenated into batches), and any other values (metadata, passed
+  through per item);
+* ``_forward_batch(runtime, model_inputs, **forward_params)`` -> a dict of arrays/tensors with a leading batch
+  axis (the engine-specific part: torch in :mod:`.torch_pipeline`, exported graphs in :mod:`.graph_detection`);
+* ``postprocess(model_outputs, **postprocess_params)`` -> the result of ONE input (its outputs sliced to a batch
+  of one, its metadata back as given by ``preprocess``).
 
-The base class owns three runtime options, also overridable per call: ``device``, ``half`` and ``batch_size``.
+Runtime options (``batch_size`` here; ``device`` and ``half`` for torch) are overridable per call too. This
+module imports neither torch nor any runtime, so graph engines run in processes that never load torch.
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import itertools
 import logging
-from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
+from typing import Any, ContextManager, Dict, Iterable, Iterator, List, Tuple
 
-import torch
-from torch import nn
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Pipeline", "resolve_device"]
+__all__ = ["BasePipeline", "check_batch_size"]
 
-DeviceLike = Union[str, int, torch.device, None]
-RUNTIME_PARAMS = ("device", "half", "batch_size")
-
-
-def resolve_device(device: DeviceLike) -> torch.device:
-    """``None`` -> ``cuda`` when available, else ``cpu``; otherwise the named device, checked to exist.
-
-    Raises:
-        ValueError: an unparsable name, or a CUDA device that this machine does not have.
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}.") from e
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was requested but CUDA is not available here; use device='cpu'.")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
-                             f"CUDA device(s).")
-        if resolved.index is None:  # "cuda" and "cuda:0" must name the same cached model
-            resolved = torch.device("cuda", torch.cuda.current_device())
-    return resolved
+Stages = Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` as a positive int, or ValueError naming it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    return batch_size
+    return int(batch_size)
 
 
-def _model_dtype(device: torch.device, half: bool) -> torch.dtype:
-    if not half:
-        return torch.float32
-    if device.type != "cuda":
-        raise ValueError(f"half=True runs the network in float16, which this library supports on CUDA devices only; "
-                         f"the device is {str(device)!r}. Use half=False on CPU.")
-    return torch.float16
-
-
-class Pipeline:
-    """Base class of the task pipelines (see the module docstring for the contract).
+class BasePipeline:
+    """Options, batching, lists and streams for every pipeline (see the module docstring for the contract).
 
     Args:
-        model: the network, ready for inference (the subclass prepares it: eval mode, fused).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``; default CUDA when available.
-        half: run the network in float16 (CUDA only; ``ValueError`` on CPU).
         batch_size: inputs per forward pass when a list or a stream is given.
         **kwargs: task options, checked by ``_sanitize_parameters``.
     """
 
     task: str = ""
+    model_input_keys: Tuple[str, ...] = ("pixel_values",)
 
-    def __init__(self, model: nn.Module, *, device: DeviceLike = None, half: bool = False, batch_size: int = 1,
-                 **kwargs: Any) -> None:
-        self.device = resolve_device(device)
-        self.half = bool(half)
-        self.batch_size = _check_batch_size(batch_size)
-        dtype = _model_dtype(self.device, self.half)
-        # float16 copies are made from float32 weights, never the reverse: keep a float32 source when half.
-        self._float_source = copy.deepcopy(model).float().cpu() if dtype != torch.float32 else None
-        self.model = model.to(device=self.device, dtype=dtype)
-        self._models: Dict[Tuple[torch.device, torch.dtype], nn.Module] = {(self.device, dtype): self.model}
+    def __init__(self, *, batch_size: int = 1, **kwargs: Any) -> None:
+        self.batch_size = check_batch_size(batch_size)
         self._defaults = self._sanitize_parameters(**kwargs)
 
     # -- the contract -------------------------------------------------------------------------------------------
-    def _sanitize_parameters(self, **kwargs: Any) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    def _sanitize_parameters(self, **kwargs: Any) -> Stages:
         raise NotImplementedError
 
     def preprocess(self, inputs: Any, **preprocess_params: Any) -> Dict[str, Any]:
         raise NotImplementedError
 
-    def _forward(self, model: nn.Module, model_inputs: Dict[str, torch.Tensor], **forward_params: Any
-                 ) -> Dict[str, torch.Tensor]:
+    def _forward_batch(self, runtime: Dict[str, Any], model_inputs: Dict[str, np.ndarray], **forward_params: Any
+                       ) -> Dict[str, Any]:
         raise NotImplementedError
 
     def postprocess(self, model_outputs: Dict[str, Any], **postprocess_params: Any) -> Any:
         raise NotImplementedError
+
+    # -- runtime options (subclasses add theirs) ----------------------------------------------------------------
+    def _runtime_defaults(self) -> Dict[str, Any]:
+        return {"batch_size": self.batch_size}
+
+    def _check_runtime(self, runtime: Dict[str, Any]) -> Dict[str, Any]:
+        runtime["batch_size"] = check_batch_size(runtime["batch_size"])
+        return runtime
+
+    def _inference_context(self) -> ContextManager[Any]:
+        """Context the forward pass and postprocessing run in (torch: ``inference_mode``)."""
+        return contextlib.nullcontext()
 
     # -- running ------------------------------------------------------------------------------------------------
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -120,9 +91,8 @@ class Pipeline:
 
         Options are checked now; inputs are read, and their errors raised, as the iterator advances.
         """
-        runtime, (pre, fwd, post) = self._merge_parameters(kwargs)
-        model = self._model_for(runtime["device"], runtime["half"])
-        return self._generate(iter(inputs), model, runtime["batch_size"], pre, fwd, post)
+        runtime, stages = self._merge_parameters(kwargs)
+        return self._generate(iter(inputs), runtime, stages)
 
     def stream(self, source: Any, **kwargs: Any) -> Iterator[Any]:
         """Yield a result per frame of a video file or stream URL, per image of a folder, or per camera frame.
@@ -137,62 +107,39 @@ class Pipeline:
         """
         from .sources import open_source
 
-        runtime, (pre, fwd, post) = self._merge_parameters(kwargs)  # check options before opening a camera
-        model = self._model_for(runtime["device"], runtime["half"])
-        return self._generate(iter(open_source(source)), model, runtime["batch_size"], pre, fwd, post)
+        runtime, stages = self._merge_parameters(kwargs)  # check options before opening a camera
+        return self._generate(iter(open_source(source)), runtime, stages)
 
-    def _generate(self, iterator: Iterator[Any], model: nn.Module, batch_size: int, pre: Dict[str, Any],
-                  fwd: Dict[str, Any], post: Dict[str, Any]) -> Iterator[Any]:
+    def _generate(self, iterator: Iterator[Any], runtime: Dict[str, Any], stages: Stages) -> Iterator[Any]:
         while True:
-            chunk = list(itertools.islice(iterator, batch_size))
+            chunk = list(itertools.islice(iterator, runtime["batch_size"]))
             if not chunk:
                 return
-            yield from self._run_batch(model, chunk, pre, fwd, post)
+            yield from self._run_batch(runtime, chunk, stages)
 
-    def _run_batch(self, model: nn.Module, chunk: List[Any], pre: Dict[str, Any], fwd: Dict[str, Any],
-                   post: Dict[str, Any]) -> List[Any]:
+    def _run_batch(self, runtime: Dict[str, Any], chunk: List[Any], stages: Stages) -> List[Any]:
+        pre, fwd, post = stages
         items = [self.preprocess(item, **pre) for item in chunk]
-        tensor_keys = [k for k, v in items[0].items() if isinstance(v, torch.Tensor)]
-        device = next(model.parameters()).device
-        model_inputs = {k: torch.cat([item[k] for item in items]).to(device, non_blocking=True) for k in tensor_keys}
-        with torch.inference_mode():
-            outputs = self._forward(model, model_inputs, **fwd)
+        model_inputs = {k: np.concatenate([item[k] for item in items]) for k in self.model_input_keys}
+        with self._inference_context():
+            outputs = self._forward_batch(runtime, model_inputs, **fwd)
             results = []
             for i, item in enumerate(items):
-                per_item = {k: v for k, v in item.items() if k not in tensor_keys}
+                per_item = {k: v for k, v in item.items() if k not in self.model_input_keys}
                 per_item.update({k: v[i:i + 1] for k, v in outputs.items()})
                 results.append(self.postprocess(per_item, **post))
         return results
 
-    def _merge_parameters(self, kwargs: Dict[str, Any]) -> Tuple[Dict[str, Any], Tuple[Dict, Dict, Dict]]:
-        runtime = {"device": self.device, "half": self.half, "batch_size": self.batch_size}
-        for key in RUNTIME_PARAMS:
+    def _merge_parameters(self, kwargs: Dict[str, Any]) -> Tuple[Dict[str, Any], Stages]:
+        runtime = self._runtime_defaults()
+        for key in list(runtime):
             value = kwargs.pop(key, None)
             if value is not None:  # None means "not given", as for every option
                 runtime[key] = value
-        runtime["device"] = resolve_device(runtime["device"])
-        runtime["batch_size"] = _check_batch_size(runtime["batch_size"])
+        runtime = self._check_runtime(runtime)
         call = self._sanitize_parameters(**kwargs) if kwargs else ({}, {}, {})
         merged = tuple({**default, **override} for default, override in zip(self._defaults, call))
         return runtime, merged  # type: ignore[return-value]
 
-    def _model_for(self, device: torch.device, half: bool) -> nn.Module:
-        """The network on ``device`` in the requested precision; copies for per-call overrides are cached."""
-        dtype = _model_dtype(device, bool(half))
-        key = (device, dtype)
-        if key not in self._models:
-            logger.info("Copying the %s model to %s (%s) for a per-call override", self.task, device, dtype)
-            source = self.model if self._float_source is None else self._float_source
-            self._models[key] = copy.deepcopy(source).to(device=device, dtype=dtype)
-        return self._models[key]
-
-    def to(self, device: DeviceLike) -> "Pipeline":
-        """Move the pipeline (its default device) to ``device``; returns ``self``."""
-        self.device = resolve_device(device)
-        dtype = _model_dtype(self.device, self.half)
-        self.model = self.model.to(device=self.device, dtype=dtype)
-        self._models = {(self.device, dtype): self.model}
-        return self
-
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(task={self.task!r}, device={str(self.device)!r}, half={self.half})"
+        return f"{type(self).__name__}(task={self.task!r})"

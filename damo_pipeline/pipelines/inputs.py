@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..version import __version__
@@ -45,7 +45,7 @@ DEFAULT_URL_TIMEOUT = 10.0
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 _CHUNK = 1 << 16
 
-ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray, Any]  # Any: a torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def describe_input(image: Any) -> str:
         return f"<PIL image {image.mode} {image.width}x{image.height}>"
     if isinstance(image, np.ndarray):
         return f"<numpy array {'x'.join(map(str, image.shape))} {image.dtype}>"
-    if isinstance(image, torch.Tensor):
+    if _is_torch_tensor(image):
         return f"<torch tensor {'x'.join(map(str, image.shape))} {str(image.dtype).replace('torch.', '')}>"
     return f"<{type(image).__name__}>"
 
@@ -139,8 +139,16 @@ def load_image(image: ImageInput, options: Optional[ImageLoadOptions] = None, **
     return LoadedImage(np.ascontiguousarray(rgb), describe_input(image))
 
 
+def _is_torch_tensor(value: Any) -> bool:
+    """True for a torch tensor; never imports torch (if it is not imported, nothing can be a tensor)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 @functools.singledispatch
 def _to_rgb(image: Any, options: ImageLoadOptions) -> np.ndarray:
+    if _is_torch_tensor(image):  # not registered by type: that would import torch for every pipeline
+        return _tensor_to_rgb(image, options)
     raise TypeError(
         f"Unsupported image input {describe_input(image)}: expected a file path or http(s) URL (str/Path), "
         f"encoded bytes, a PIL image, a numpy array (HxWx3 uint8) or a torch tensor (3xHxW). Lists of these "
@@ -211,8 +219,9 @@ def _(image: np.ndarray, options: ImageLoadOptions) -> np.ndarray:
     return rgb[:, :, ::-1] if options.color_order == "bgr" else np.array(rgb)  # never alias the caller's array
 
 
-@_to_rgb.register
-def _(image: torch.Tensor, options: ImageLoadOptions) -> np.ndarray:
+def _tensor_to_rgb(image: Any, options: ImageLoadOptions) -> np.ndarray:
+    import torch
+
     name = describe_input(image)
     tensor = image.detach()
     if tensor.dim() == 2:

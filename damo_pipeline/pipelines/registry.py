@@ -1,18 +1,24 @@
-"""Task registry and the ``pipeline(task, model=...)`` factory.
+"""Task registry and the ``pipeline(task, model=..., engine=...)`` factory.
 
 ``"image-object-detection"`` is the value of ModelScope's ``Tasks.image_object_detection``; ``"object-detection"``
 (the transformers name) is an alias. Later tasks join with :func:`register_pipeline`.
+
+A task has one pipeline class per engine (``"torch"``, ``"onnxruntime"``, ``"tensorrt"``), named as
+``"module:Class"`` strings and imported on use: ``pipeline(..., engine="onnxruntime")`` with a ``.onnx`` model
+never imports torch.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from ..models import Detector
-from .base import Pipeline
-from .object_detection import ObjectDetectionPipeline
+from .base import BasePipeline
+
+if TYPE_CHECKING:
+    from ..models import Detector
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +27,32 @@ __all__ = ["PIPELINE_REGISTRY", "TaskRegistry", "TaskSpec", "list_tasks", "pipel
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: its canonical name, implementation, aliases and the model used when none is given."""
+    """A task: its canonical name, its implementation per engine, aliases and the model used when none is given.
+
+    ``engines`` maps an engine name to a pipeline class or a ``"module:Class"`` string (imported on use).
+    """
 
     name: str
-    pipeline_class: Type[Pipeline]
+    engines: Mapping[str, Union[str, Type[BasePipeline]]]
     aliases: Tuple[str, ...] = ()
     default_model: Optional[str] = None
+
+    @property
+    def pipeline_class(self) -> Type[BasePipeline]:
+        """The torch engine's class (or the only engine's)."""
+        return self.engine_class("torch" if "torch" in self.engines else next(iter(self.engines)))
+
+    def engine_class(self, engine: str) -> Type[BasePipeline]:
+        """The class that runs this task with ``engine`` (ValueError listing the known engines)."""
+        if engine not in self.engines:
+            raise ValueError(f"Task {self.name!r} has no engine {engine!r}; known engines: {sorted(self.engines)}.")
+        target = self.engines[engine]
+        if isinstance(target, str):
+            module_name, class_name = target.split(":")
+            target = getattr(importlib.import_module(module_name), class_name)
+        if not (isinstance(target, type) and issubclass(target, BasePipeline)):
+            raise TypeError(f"Engine {engine!r} of task {self.name!r} is not a pipeline class: {target!r}.")
+        return target
 
 
 def _normalise(task: str) -> str:
@@ -40,13 +66,19 @@ class TaskRegistry:
     _specs: Dict[str, TaskSpec] = field(default_factory=dict)
     _aliases: Dict[str, str] = field(default_factory=dict)
 
-    def register(self, task: str, pipeline_class: Type[Pipeline], aliases: Sequence[str] = (),
-                 default_model: Optional[str] = None) -> TaskSpec:
-        """Add a task; re-registering a name or alias that belongs to another task raises ValueError."""
-        if not (isinstance(pipeline_class, type) and issubclass(pipeline_class, Pipeline)):
-            raise TypeError(f"pipeline_class must be a Pipeline subclass, got {pipeline_class!r}.")
+    def register(self, task: str, pipeline_class: Union[str, Type[BasePipeline]], aliases: Sequence[str] = (),
+                 default_model: Optional[str] = None,
+                 engines: Optional[Mapping[str, Union[str, Type[BasePipeline]]]] = None) -> TaskSpec:
+        """Add a task (``pipeline_class`` is its torch engine; ``engines`` adds others); re-registering a name or
+        alias that belongs to another task raises ValueError."""
+        for target in [pipeline_class, *(engines or {}).values()]:
+            if not (isinstance(target, str) and target.count(":") == 1) and not (
+                    isinstance(target, type) and issubclass(target, BasePipeline)):
+                raise TypeError(f"pipeline_class must be a Pipeline subclass or a 'module:Class' string, "
+                                f"got {target!r}.")
         name = _normalise(task)
-        spec = TaskSpec(name, pipeline_class, tuple(_normalise(a) for a in aliases), default_model)
+        spec = TaskSpec(name, {"torch": pipeline_class, **(engines or {})}, tuple(_normalise(a) for a in aliases),
+                        default_model)
         for key in (name, *spec.aliases):
             owner = self._aliases.get(key)
             if owner is not None and owner != name:
@@ -75,14 +107,18 @@ class TaskRegistry:
 
 
 PIPELINE_REGISTRY = TaskRegistry()
-PIPELINE_REGISTRY.register("image-object-detection", ObjectDetectionPipeline, aliases=("object-detection",),
-                           default_model="damoyolo-s")
+_GRAPH_DETECTION = "damo_pipeline.pipelines.graph_detection:GraphObjectDetectionPipeline"
+PIPELINE_REGISTRY.register("image-object-detection",
+                           "damo_pipeline.pipelines.object_detection:ObjectDetectionPipeline",
+                           aliases=("object-detection",), default_model="damoyolo-s",
+                           engines={"onnxruntime": _GRAPH_DETECTION, "tensorrt": _GRAPH_DETECTION})
 
 
-def register_pipeline(task: str, pipeline_class: Type[Pipeline], aliases: Sequence[str] = (),
-                      default_model: Optional[str] = None) -> TaskSpec:
+def register_pipeline(task: str, pipeline_class: Union[str, Type[BasePipeline]], aliases: Sequence[str] = (),
+                      default_model: Optional[str] = None,
+                      engines: Optional[Mapping[str, Union[str, Type[BasePipeline]]]] = None) -> TaskSpec:
     """Make ``pipeline(task, ...)`` build ``pipeline_class`` (see :meth:`TaskRegistry.register`)."""
-    return PIPELINE_REGISTRY.register(task, pipeline_class, aliases, default_model)
+    return PIPELINE_REGISTRY.register(task, pipeline_class, aliases, default_model, engines)
 
 
 def list_tasks(with_aliases: bool = False) -> List[str]:
@@ -90,8 +126,9 @@ def list_tasks(with_aliases: bool = False) -> List[str]:
     return PIPELINE_REGISTRY.names(with_aliases)
 
 
-def pipeline(task: str, model: Optional[Union[str, Path, Detector]] = None,
-             checkpoint: Optional[Union[str, Path]] = None, **kwargs: Any) -> Pipeline:
+def pipeline(task: str, model: Optional[Union[str, Path, "Detector"]] = None,
+             checkpoint: Optional[Union[str, Path]] = None, engine: Optional[str] = None,
+             **kwargs: Any) -> BasePipeline:
     """Build the pipeline of ``task``.
 
     Example::
@@ -104,6 +141,8 @@ def pipeline(task: str, model: Optional[Union[str, Path, Detector]] = None,
         model: zoo id, hub id, hub-format folder, checkpoint file, or a built model; default the task's default
             model (``damoyolo-s`` for detection).
         checkpoint: weights for a zoo id (or for a built model still in training form).
+        engine: ``"torch"`` (default), ``"onnxruntime"`` (default for a ``.onnx`` model: the exported graph on the
+            CPU, without importing torch; other models are exported once and cached) or ``"tensorrt"`` (NVIDIA).
         **kwargs: the task pipeline's options (device, score_threshold, ...; see its class docstring).
 
     Raises:
@@ -116,4 +155,11 @@ def pipeline(task: str, model: Optional[Union[str, Path, Detector]] = None,
             raise ValueError(f"Task {spec.name!r} has no default model; pass model=...")
         logger.warning("No model given for task %r; using its default %r.", spec.name, spec.default_model)
         model = spec.default_model
-    return spec.pipeline_class(model, checkpoint, **kwargs)
+    if engine is None:
+        engine = "onnxruntime" if str(model).lower().endswith(".onnx") else "torch"
+    if not isinstance(engine, str):
+        raise TypeError(f"engine must be a str such as 'torch' or 'onnxruntime', got {type(engine).__name__}.")
+    cls = spec.engine_class(engine)
+    if engine != "torch":  # one class may serve several graph engines: tell it which
+        kwargs["engine"] = engine
+    return cls(model, checkpoint, **kwargs)

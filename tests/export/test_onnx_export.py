@@ -8,7 +8,7 @@ import torch
 from damo_pipeline.export import export_onnx, read_metadata
 from damo_pipeline.export.cli import main as export_main
 from damo_pipeline.models import build_model, list_models
-from damo_pipeline.ops.nms import multiclass_nms
+from damo_pipeline.ops.torch_nms import multiclass_nms
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional extra (pip install damo_pipeline[onnx])")
 
@@ -96,7 +96,7 @@ def test_fixed_batch_and_dynamic_batch(tmp_path):
 
 def test_bad_arguments(tmp_path):
     model = build_model("damoyolo-ns")
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(ValueError, match="multiples of 32"):
         export_onnx(model, tmp_path / "x.onnx", img_size=100)
     with pytest.raises(ValueError, match="batch"):
         export_onnx(model, tmp_path / "x.onnx", batch=0)

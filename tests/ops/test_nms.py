@@ -1,11 +1,11 @@
-"""Tests for damo_pipeline.ops.nms against a brute-force reference."""
+"""Tests for damo_pipeline.ops.torch_nms against a brute-force reference."""
 
 from typing import List, Sequence
 
 import pytest
 import torch
 
-from damo_pipeline.ops.nms import batched_nms, multiclass_nms, nms
+from damo_pipeline.ops.torch_nms import batched_nms, multiclass_nms, nms
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:

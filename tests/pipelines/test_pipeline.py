@@ -155,7 +155,7 @@ def test_file_preprocessing_is_the_official_demo_tensor(detector, detweights: Mo
     photos = [_photo(coco_images, name) for name in PARITY_PHOTOS] + coco_images[20:23]
     for photo in photos:
         inputs = detector.preprocess(str(photo), img_size=(640, 640), resize="stretch")
-        ours = inputs["pixel_values"].permute(0, 3, 1, 2).float()
+        ours = torch.from_numpy(inputs["pixel_values"]).permute(0, 3, 1, 2).float()
         official = detweights.official_preprocess(str(photo), 640)
         assert ours.shape == official.shape == (1, 3, 640, 640)
         assert torch.equal(ours, official), photo.name
