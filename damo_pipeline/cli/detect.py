@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resize", choices=RESIZE_MODES, help="resize mode (default: stretch, as upstream)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+    parser.add_argument("--engine", choices=("torch", "onnxruntime", "tensorrt"),
+                        help="inference engine (default: onnxruntime for a .onnx --model, else torch); "
+                             "onnxruntime exports the model once into the cache")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: the cores this process may use)")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
     parser.add_argument("--save", metavar="DIR", help="write annotated images/videos (and JSON with --json) here")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image instead of text")
@@ -152,11 +156,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     options = {
         "score_threshold": args.score_threshold, "iou_threshold": args.iou_threshold,
         "max_detections": args.max_detections, "classes": _parse_classes(args.classes), "img_size": args.img_size,
-        "resize": args.resize, "device": args.device, "half": args.half, "batch_size": args.batch_size,
-        "keep_image": bool(args.save),
+        "resize": args.resize, "device": args.device, "half": True if args.half else None,
+        "batch_size": args.batch_size, "keep_image": bool(args.save), "threads": args.threads,
     }
     sources = [open_source(_as_source(text)) for text in args.sources]  # fail early on a bad source
-    detector = pipeline("image-object-detection", model=args.model, checkpoint=args.checkpoint,
+    detector = pipeline("image-object-detection", model=args.model, checkpoint=args.checkpoint, engine=args.engine,
                         **{k: v for k, v in options.items() if v is not None})
     writer = _Writer(Path(args.save), args.json) if args.save else None
     total_detections = 0

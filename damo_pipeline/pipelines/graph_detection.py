@@ -142,7 +142,9 @@ class GraphObjectDetectionPipeline(DetectionStages, BasePipeline):
         if size not in self._runners:
             from ..export.cache import cached_onnx_export
 
-            path = cached_onnx_export(self._detector, size, cache_dir=self._cache_dir)
+            # TensorRT fp16 takes a float16 graph (TensorRT 11 builds only strongly typed networks).
+            half_graph = self.engine == "tensorrt" and self._runner_options.get("fp16", False)
+            path = cached_onnx_export(self._detector, size, cache_dir=self._cache_dir, half=half_graph)
             self._runners[size] = create_runner(self.engine, path, **self._runner_options)
         return self._runners[size]
 

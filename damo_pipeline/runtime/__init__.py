@@ -11,9 +11,11 @@ from typing import Any, Dict, Union
 
 from .graph_metadata import INPUT_NAME, METADATA_KEY, NMS_OUTPUTS, RAW_OUTPUTS, metadata_from_map
 from .onnxruntime_runner import OnnxRuntimeRunner, default_threads, import_onnxruntime
+from .tensorrt_runner import TensorRTRunner, fp16_needs_half_graph, tensorrt_status
 
 __all__ = ["GRAPH_RUNNERS", "INPUT_NAME", "METADATA_KEY", "NMS_OUTPUTS", "OnnxRuntimeRunner", "RAW_OUTPUTS",
-           "create_runner", "default_threads", "import_onnxruntime", "metadata_from_map"]
+           "TensorRTRunner", "create_runner", "default_threads", "fp16_needs_half_graph", "import_onnxruntime",
+           "metadata_from_map", "tensorrt_status"]
 
 # engine name -> "module:class"; imported on use, so an absent runtime costs nothing until asked for.
 GRAPH_RUNNERS: Dict[str, str] = {

@@ -121,3 +121,14 @@ def test_console_entry_point_in_a_subprocess(base_args, coco_images, tmp_path) -
     missing = subprocess.run([sys.executable, "-m", "damo_pipeline.cli.detect", "gone.jpg", *base_args],
                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert missing.returncode == 2 and "gone.jpg" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_onnxruntime_engine_option(base_args, reference, coco_images, tmp_path, capsys, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("DAMO_PIPELINE_CACHE", str(tmp_path / "cache"))
+    assert main([str(coco_images[0]), "--json", "--engine", "onnxruntime", "--threads", "1", *base_args]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    expected = reference(coco_images[0])
+    assert result["labels"] == expected["labels"] and result.num_detections == expected.num_detections > 0
+    assert max(abs(a - b) for a, b in zip(result["scores"], expected["scores"])) < 1e-4
+    assert len(list((tmp_path / "cache" / "onnx").glob("damoyolo-t-256x256-*.onnx"))) == 1

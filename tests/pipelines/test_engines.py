@@ -162,3 +162,13 @@ def test_missing_onnxruntime_says_how_to_install(graph_file) -> None:
     """)
     assert done.returncode != 0
     assert "ImportError" in done.stderr and "pip install 'damo_pipeline[onnx]'" in done.stderr
+
+
+def test_tensorrt_engine_says_why_it_cannot_run_here(graph_file) -> None:
+    from damo_pipeline.runtime import tensorrt_status
+
+    reason = tensorrt_status()
+    if reason is None:
+        pytest.skip("TensorRT can run here; the GPU tests cover it")
+    with pytest.raises(RuntimeError, match="TensorRT cannot run here"):
+        pipeline("image-object-detection", model=graph_file, engine="tensorrt", half=False)
