@@ -15,7 +15,7 @@ All boxes are ``xyxy`` in whatever pixel frame the caller uses.
 """
 
 import logging
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -46,7 +46,8 @@ def _pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / (area_a + area_b - inter)
 
 
-def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 256) -> Tensor:
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 256,
+        max_keep: Optional[int] = None) -> Tensor:
     """Greedy single-class NMS, computed block by block.
 
     The boxes are sorted by descending score and visited in blocks of
@@ -62,6 +63,7 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 2
         scores: ``[N]`` scores.
         iou_threshold: a box is dropped if its IoU with a kept box is ``> iou_threshold``.
         block_size: boxes per block (a speed/memory trade-off only).
+        max_keep: stop once this many boxes are kept (the greedy result's first ``max_keep``, exactly).
 
     Returns:
         ``[M]`` int64 indices into ``boxes`` of the kept boxes, by descending score.
@@ -87,12 +89,15 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block_size: int = 2
             survive = updated
         kept_boxes = torch.cat([kept_boxes, block[survive]])
         kept_positions.append(torch.nonzero(survive, as_tuple=True)[0] + start)
+        if max_keep is not None and kept_boxes.shape[0] >= max_keep:
+            break
     if not kept_positions:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
-    return order[torch.cat(kept_positions)]
+    return order[torch.cat(kept_positions)[:max_keep]]
 
 
-def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float,
+                max_keep: Optional[int] = None) -> Tensor:
     """Class-aware NMS: boxes only suppress boxes with the same ``idxs`` value.
 
     Args:
@@ -100,6 +105,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
         scores: ``[N]`` scores.
         idxs: ``[N]`` integer category of each box.
         iou_threshold: suppression happens for IoU strictly greater than this.
+        max_keep: keep at most this many per category (exact: the best ``max_keep`` overall are among them).
 
     Returns:
         ``[M]`` int64 indices of the kept boxes, sorted by descending score
@@ -112,7 +118,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     kept = []
     for category in torch.unique(idxs):
         members = torch.nonzero(idxs == category, as_tuple=True)[0]
-        kept.append(members[nms(boxes[members], scores[members], iou_threshold)])
+        kept.append(members[nms(boxes[members], scores[members], iou_threshold, max_keep=max_keep)])
     keep = torch.sort(torch.cat(kept)).values
     return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
 
@@ -149,6 +155,6 @@ def multiclass_nms(
     anchor_idx, labels = torch.nonzero(scores > score_thr, as_tuple=True)
     cand_boxes = boxes[anchor_idx]
     cand_scores = scores[anchor_idx, labels]
-    keep = batched_nms(cand_boxes, cand_scores, labels, iou_thr)[:max_det]
+    keep = batched_nms(cand_boxes, cand_scores, labels, iou_thr, max_keep=max_det)[:max_det]
     logger.debug("multiclass_nms: %d candidates, %d kept", cand_scores.numel(), keep.numel())
     return cand_boxes[keep], cand_scores[keep], labels[keep]

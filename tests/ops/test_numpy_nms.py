@@ -48,3 +48,14 @@ def test_empty_and_bad_inputs() -> None:
     assert boxes.shape == (0, 4) and scores.shape == (0,) and labels.shape == (0,)
     with pytest.raises(ValueError, match="expected scores"):
         multiclass_nms_numpy(np.zeros((10, 3), np.float32), np.zeros((9, 4), np.float32), 0.05, 0.7)
+
+
+@pytest.mark.parametrize("max_keep", [1, 7, 40])
+def test_max_keep_is_the_greedy_prefix(max_keep: int) -> None:
+    rng = np.random.default_rng(7)
+    boxes = clustered_boxes(rng, 600)
+    scores = rng.random(600).astype(np.float32)
+    full = nms_numpy(boxes, scores, 0.5)
+    np.testing.assert_array_equal(nms_numpy(boxes, scores, 0.5, max_keep=max_keep), full[:max_keep])
+    np.testing.assert_array_equal(nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5, block_size=16,
+                                      max_keep=max_keep).numpy(), full[:max_keep])

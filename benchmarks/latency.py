@@ -1,0 +1,364 @@
+"""Inference latency on this machine: our torch and ONNX Runtime engines against ModelScope's DAMO-YOLO, the
+official training-form network and the machine's own float32 limit. Writes JSON and a Markdown table.
+
+    python benchmarks/latency.py                       # T and S, batch 1 and 8, 2 threads, 20 runs
+    python benchmarks/latency.py --sizes t --runs 30 --out benchmarks/results/latency.json
+    bash benchmarks/setup_modelscope_venv.sh           # once, for the ModelScope column (a second venv)
+
+Every side runs the same weights (the parity weights of ``../shared/parity`` with BatchNorm statistics
+calibrated on real coco128 photos, written as an official-format checkpoint) on the same real coco128 photos,
+each in its own fresh process, so one engine's thread pools and memory never disturb another's, and the peak
+RSS of each process is its own:
+
+* **whole call** (ms per image, file path in, detections out: decode, resize, network, NMS, result):
+  ``pipeline(...)(path)`` with the torch engine and with the ONNX Runtime engine on a ``.onnx`` (a process that
+  never imports torch), against ModelScope's ``pipeline(Tasks.image_object_detection, model=folder)``
+  (``benchmarks/modelscope_baseline.py``, run in ``benchmarks/.venv-modelscope`` because ModelScope's DAMO-YOLO
+  needs torchvision, which does not import beside this project's torch build);
+* **network only** (ms per image, an already preprocessed float tensor in, scores and boxes out): the training-form
+  eager network (what the official code runs at inference), our fused network, the ONNX Runtime session;
+* **machine limit**: achieved GFLOP/s of the network (``models.profile`` GFLOPs / latency) as a fraction of the
+  GFLOP/s of a 2048^3 float32 matmul measured in the same process with the same threads;
+* **Ultralytics** YOLO11 of similar COCO AP, when ``ultralytics`` is installed (never a dependency).
+
+Latencies are medians of ``--runs`` timed runs after ``--warmup`` runs; batch 8 reports per-image time
+(per-call time / 8). Ratios compare numbers of the same run. Run on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MODELSCOPE_PYTHON = REPO / "benchmarks" / ".venv-modelscope" / "bin" / "python"
+ZOO = {"t": "damoyolo-t", "s": "damoyolo-s"}
+IMG_SIZE = 640
+MATMUL_N = 2048
+# Ultralytics models of similar COCO val AP (Ultralytics' table: YOLO11n 39.5, YOLO11s 47.0; DAMO-YOLO T 42.0,
+# S 46.0): the nearest at or above each DAMO-YOLO size.
+ULTRALYTICS_PEERS = {"t": "yolo11s.pt", "s": "yolo11s.pt"}
+
+
+# -- timing helpers ------------------------------------------------------------------------------------------------
+def timed(fn: Callable[[int], Any], runs: int, warmup: int) -> Dict[str, float]:
+    """Median/mean/p10/p90/min in ms of ``fn(i)`` over ``runs`` calls after ``warmup`` calls."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(warmup + i)
+        times.append((time.perf_counter() - start) * 1000.0)
+    ordered = sorted(times)
+    return {"median": statistics.median(times), "mean": statistics.fmean(times),
+            "p10": ordered[int(0.1 * (len(ordered) - 1))], "p90": ordered[int(0.9 * (len(ordered) - 1))],
+            "min": ordered[0], "runs": runs}
+
+
+def per_image(stats: Dict[str, float], batch: int) -> Dict[str, float]:
+    return {k: (v / batch if k != "runs" else v) for k, v in stats.items()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across fork + exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def batch_of(images: Sequence[str], batch: int, i: int) -> List[str]:
+    return [images[(i * batch + k) % len(images)] for k in range(batch)]
+
+
+# -- workers (each runs in its own process) ------------------------------------------------------------------------
+def worker_ours(args: argparse.Namespace) -> Dict[str, Any]:
+    """Whole call with our pipeline; engine torch (from the checkpoint) or onnxruntime (from the .onnx)."""
+    from damo_pipeline import pipeline
+
+    images = args.images
+    if args.engine == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        detector = pipeline("image-object-detection", model=ZOO[args.size], checkpoint=args.weights, device="cpu",
+                            batch_size=args.batch)
+    else:
+        detector = pipeline("image-object-detection", model=args.onnx, threads=args.threads, batch_size=args.batch)
+    run = (lambda i: detector(images[i % len(images)])) if args.batch == 1 else (
+        lambda i: detector(batch_of(images, args.batch, i)))
+    stats = timed(run, args.runs, args.warmup)
+    first = detector(images[0])
+    return {"per_call_ms": stats, "per_image_ms": per_image(stats, args.batch), "torch_imported": "torch" in sys.modules,
+            "peak_rss_mb": peak_rss_mb(), "detections_first_image": first.num_detections}
+
+
+def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
+    """Network only: training-form eager and fused torch, the ONNX Runtime session, and a float32 matmul."""
+    import numpy as np
+    import torch
+
+    from damo_pipeline.models import build_model, load_checkpoint, profile
+    from damo_pipeline.ops.resize import resize_image
+    from damo_pipeline.pipelines.inputs import load_image
+    from damo_pipeline.runtime import OnnxRuntimeRunner
+
+    torch.set_num_threads(args.threads)
+    canvases = [resize_image(load_image(p).rgb, (IMG_SIZE, IMG_SIZE))[0] for p in args.images[:args.batch]]
+    pixels = np.ascontiguousarray(np.stack(canvases).transpose(0, 3, 1, 2), dtype=np.float32)
+    tensor = torch.from_numpy(pixels)
+    training_form = build_model(ZOO[args.size])
+    load_checkpoint(training_form, args.weights)
+    training_form.eval()
+    gflops = profile(training_form, img_size=IMG_SIZE).gflops
+    fused = build_model(ZOO[args.size])
+    load_checkpoint(fused, args.weights)
+    fused.eval().fuse()
+    runner = OnnxRuntimeRunner(args.onnx, threads=args.threads)
+    results: Dict[str, Any] = {"gflops_per_image": gflops}
+    with torch.inference_mode():
+        results["training_form_eager"] = per_image(timed(lambda i: training_form(tensor), args.runs, args.warmup),
+                                                   args.batch)
+        results["fused_eager"] = per_image(timed(lambda i: fused(tensor), args.runs, args.warmup), args.batch)
+        a = torch.randn(MATMUL_N, MATMUL_N)
+        b = torch.randn(MATMUL_N, MATMUL_N)
+        matmul = timed(lambda i: torch.mm(a, b), max(args.runs, 20), 3)
+    results["onnxruntime"] = per_image(timed(lambda i: runner(pixels), args.runs, args.warmup), args.batch)
+    results["matmul_gflops_per_s"] = 2 * MATMUL_N ** 3 / (matmul["median"] / 1000.0) / 1e9
+    for name in ("training_form_eager", "fused_eager", "onnxruntime"):
+        results[name]["gflops_per_s"] = gflops / (results[name]["median"] / 1000.0)
+        results[name]["fraction_of_matmul"] = results[name]["gflops_per_s"] / results["matmul_gflops_per_s"]
+    return results
+
+
+def worker_ultralytics(args: argparse.Namespace) -> Dict[str, Any]:
+    """Ultralytics' own predict() on the same photos at the same input size (its weights must be on disk)."""
+    from ultralytics import YOLO
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    model = YOLO(ULTRALYTICS_PEERS[args.size])
+    images = args.images
+    stats = timed(lambda i: model.predict(batch_of(images, args.batch, i), imgsz=IMG_SIZE, device="cpu",
+                                          verbose=False), args.runs, args.warmup)
+    return {"model": ULTRALYTICS_PEERS[args.size], "per_call_ms": stats, "per_image_ms": per_image(stats, args.batch),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"ours": worker_ours, "network": worker_network, "ultralytics": worker_ultralytics}
+
+
+# -- the driver ----------------------------------------------------------------------------------------------------
+def run_worker(kind: str, size: str, batch: int, args: argparse.Namespace, weights: Path, onnx: Path,
+               engine: str = "torch", python: Optional[Path] = None) -> Dict[str, Any]:
+    """Run one measurement in a fresh process; returns its JSON, or {"error": ...} when it fails."""
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    common = ["--size", size, "--batch", str(batch), "--threads", str(args.threads), "--runs", str(args.runs),
+              "--warmup", str(args.warmup), "--weights", str(weights), "--out", str(out)]
+    if kind == "modelscope":
+        command = [str(python), str(REPO / "benchmarks" / "modelscope_baseline.py"), *common, "--images",
+                   *args.images]
+    else:
+        command = [sys.executable, __file__, "--worker", kind, "--engine", engine, "--onnx", str(onnx), *common,
+                   "--images", *args.images]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    try:
+        if done.returncode != 0:
+            return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:] or ["failed"]}
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def prepare_weights(size: str, folder: Path, coco_images: Sequence[str]) -> Dict[str, Path]:
+    """Official-format checkpoint of the calibrated parity weights, and its raw ONNX graph (batch dynamic)."""
+    import torch
+
+    from damo_pipeline.export import export_onnx
+    from damo_pipeline.models import build_model
+
+    sys.path.insert(0, str(SHARED / "parity"))
+    import detweights  # the helper that makes the parity weights (../shared/parity)
+
+    torch.manual_seed(0)
+    model = build_model(ZOO[size])
+    model.load_state_dict(detweights.det_state_dict(model.state_dict()), strict=True)
+    calibration = torch.cat([detweights.official_preprocess(p, 320) for p in coco_images[:4]])
+    detweights.calibrate_bn(model, calibration)
+    model.eval()
+    weights = folder / f"{ZOO[size]}.pth"
+    torch.save({"model": model.state_dict()}, weights)
+    onnx = export_onnx(model, folder / f"{ZOO[size]}.onnx", img_size=IMG_SIZE)
+    return {"weights": weights, "onnx": onnx}
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def median_of(entry: Dict[str, Any], key: str = "per_image_ms") -> Optional[float]:
+    return entry.get(key, {}).get("median") if isinstance(entry, dict) else None
+
+
+def summarise(size: str, batch: int, entry: Dict[str, Any]) -> Dict[str, Any]:
+    torch_call = median_of(entry["ours_torch"])
+    ort_call = median_of(entry["ours_onnxruntime"])
+    ms_call = median_of(entry.get("modelscope", {}))
+    net = entry["network"]
+    train_net = net.get("training_form_eager", {}).get("median")
+    return {
+        "ours_torch_over_modelscope": ratio(torch_call, ms_call),
+        "ours_onnxruntime_over_modelscope": ratio(ort_call, ms_call),
+        "fused_over_training_form_network": ratio(net.get("fused_eager", {}).get("median"), train_net),
+        "onnxruntime_over_training_form_network": ratio(net.get("onnxruntime", {}).get("median"), train_net),
+        "onnxruntime_fraction_of_matmul": net.get("onnxruntime", {}).get("fraction_of_matmul"),
+        "ours_onnxruntime_over_ultralytics": ratio(ort_call, median_of(entry.get("ultralytics", {}))),
+    }
+
+
+def fmt(value: Optional[float], digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    lines = [f"Machine: {report['machine']['cpu']}, {report['threads']} threads; median of {report['runs']} runs "
+             f"after {report['warmup']} warm-up; ms per image; coco128 photos; input {IMG_SIZE}x{IMG_SIZE}.", "",
+             "| model | batch | ours torch | ours ONNX Runtime | ModelScope | torch / MS | ORT / MS |",
+             "|---|---|---|---|---|---|---|"]
+    for key, entry in report["results"].items():
+        s = entry["summary"]
+        lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(median_of(entry['ours_torch']))} | "
+                     f"{fmt(median_of(entry['ours_onnxruntime']))} | {fmt(median_of(entry.get('modelscope', {})))} | "
+                     f"{fmt(s['ours_torch_over_modelscope'], 2)} | {fmt(s['ours_onnxruntime_over_modelscope'], 2)} |")
+    lines += ["", "Network only (ms per image) and the machine limit (network GFLOP/s / 2048^3 matmul GFLOP/s):", "",
+              "| model | batch | training-form eager | fused eager | ONNX Runtime | fused / train | ORT / train | "
+              "ORT GFLOP/s | matmul GFLOP/s | ORT fraction |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for entry in report["results"].values():
+        net, s = entry["network"], entry["summary"]
+        lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(net.get('training_form_eager', {}).get('median'))} | "
+                     f"{fmt(net.get('fused_eager', {}).get('median'))} | {fmt(net.get('onnxruntime', {}).get('median'))} | "
+                     f"{fmt(s['fused_over_training_form_network'], 2)} | "
+                     f"{fmt(s['onnxruntime_over_training_form_network'], 2)} | "
+                     f"{fmt(net.get('onnxruntime', {}).get('gflops_per_s'))} | {fmt(net.get('matmul_gflops_per_s'))} | "
+                     f"{fmt(s['onnxruntime_fraction_of_matmul'], 2)} |")
+    lines += ["", "Peak RSS of the whole-call process (MB) and whether it imported torch:", "",
+              "| model | ours torch | ours ONNX Runtime (torch imported?) | ModelScope |", "|---|---|---|---|"]
+    for entry in report["results"].values():
+        if entry["batch"] != 1:
+            continue
+        ort = entry["ours_onnxruntime"]
+        lines.append(f"| {entry['model']} | {fmt(entry['ours_torch'].get('peak_rss_mb'), 0)} | "
+                     f"{fmt(ort.get('peak_rss_mb'), 0)} ({'yes' if ort.get('torch_imported') else 'no'}) | "
+                     f"{fmt(entry.get('modelscope', {}).get('peak_rss_mb'), 0)} |")
+    notes = report.get("notes", [])
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", choices=sorted(ZOO), default=["t", "s"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--num-images", type=int, default=16, help="coco128 photos cycled through (default 16)")
+    parser.add_argument("--modelscope-python", type=Path, default=MODELSCOPE_PYTHON,
+                        help="python of the ModelScope venv (benchmarks/setup_modelscope_venv.sh makes it)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "latency.json")
+    # worker mode (internal)
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="torch", help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    parser.add_argument("--images", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        result = WORKERS[args.worker](args)
+        Path(args.out).write_text(json.dumps(result))
+        return 0
+
+    coco = SHARED / "data" / "coco128" / "images"
+    if not coco.is_dir():
+        print(f"error: {coco} not found: the benchmark reads ../shared/data/coco128 in place.", file=sys.stderr)
+        return 2
+    args.images = [str(p) for p in sorted(coco.glob("*.jpg"))[:args.num_images]]
+    modelscope = args.modelscope_python if args.modelscope_python.is_file() else None
+    try:
+        import ultralytics  # noqa: F401  (optional peer; never a dependency)
+        has_ultralytics = True
+    except ImportError:
+        has_ultralytics = False
+    notes = []
+    if modelscope is None:
+        notes.append(f"ModelScope column skipped: {args.modelscope_python} missing (run "
+                     f"benchmarks/setup_modelscope_venv.sh).")
+    if not has_ultralytics:
+        notes.append("Ultralytics column skipped: ultralytics is not installed (optional; its torchvision "
+                      "dependency does not import beside this project's torch build here).")
+    report: Dict[str, Any] = {
+        "benchmark": "latency", "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
+        "images": [Path(p).name for p in args.images], "img_size": IMG_SIZE,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                    "load_average_start": os.getloadavg()},
+        "results": {}, "notes": notes,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            files = prepare_weights(size, Path(tmp), args.images)
+            for batch in args.batches:
+                print(f"{ZOO[size]} batch {batch} ...", file=sys.stderr, flush=True)
+                entry: Dict[str, Any] = {"model": ZOO[size], "batch": batch}
+                common = dict(args=args, weights=files["weights"], onnx=files["onnx"])
+                entry["ours_torch"] = run_worker("ours", size, batch, engine="torch", **common)
+                entry["ours_onnxruntime"] = run_worker("ours", size, batch, engine="onnxruntime", **common)
+                if modelscope is not None:
+                    entry["modelscope"] = run_worker("modelscope", size, batch, python=modelscope, **common)
+                if has_ultralytics:
+                    entry["ultralytics"] = run_worker("ultralytics", size, batch, **common)
+                entry["network"] = run_worker("network", size, batch, **common)
+                entry["summary"] = summarise(size, batch, entry)
+                report["results"][f"{size}-b{batch}"] = entry
+    report["machine"]["load_average_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    table = markdown(report)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
