@@ -12,7 +12,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from ..ops.nms import batched_nms
+from ..ops.torch_nms import batched_nms
 
 
 class _NonMaxSuppression(torch.autograd.Function):
