@@ -172,3 +172,14 @@ def test_tensorrt_engine_says_why_it_cannot_run_here(graph_file) -> None:
         pytest.skip("TensorRT can run here; the GPU tests cover it")
     with pytest.raises(RuntimeError, match="TensorRT cannot run here"):
         pipeline("image-object-detection", model=graph_file, engine="tensorrt", half=False)
+
+
+def test_channels_last_is_the_cpu_default_and_changes_nothing(checkpoints, torch_detector, photos) -> None:
+    assert torch_detector.memory_format(torch.device("cpu")) == torch.channels_last
+    assert next(torch_detector.model.parameters()).is_contiguous(memory_format=torch.channels_last) or any(
+        p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+        for p in torch_detector.model.parameters())
+    nchw = pipeline("image-object-detection", model=checkpoints["pth"], device="cpu", channels_last=False, **OPTIONS)
+    assert nchw.memory_format(torch.device("cpu")) == torch.contiguous_format
+    for photo in photos[:3]:
+        assert_same_detections(torch_detector(str(photo)), nchw(str(photo)))
