@@ -52,13 +52,17 @@ ULTRALYTICS_PEERS = {"t": "yolo11s.pt", "s": "yolo11s.pt"}
 
 # -- timing helpers ------------------------------------------------------------------------------------------------
 def timed(fn: Callable[[int], Any], runs: int, warmup: int) -> Dict[str, float]:
-    """Median/mean/p10/p90/min in ms of ``fn(i)`` over ``runs`` calls after ``warmup`` calls."""
+    """Median/mean/p10/p90/min in ms of ``fn(i)`` over ``runs`` calls after ``warmup`` calls.
+
+    Call ``i`` (warm-up calls first, then the timed calls, both from 0) reads the same photos on every side:
+    ``images[(i * batch + j) % len(images)]``, the schedule of ``modelscope_baseline.py``.
+    """
     for i in range(warmup):
         fn(i)
     times = []
     for i in range(runs):
         start = time.perf_counter()
-        fn(warmup + i)
+        fn(i)
         times.append((time.perf_counter() - start) * 1000.0)
     ordered = sorted(times)
     return {"median": statistics.median(times), "mean": statistics.fmean(times),
@@ -108,7 +112,8 @@ def worker_ours(args: argparse.Namespace) -> Dict[str, Any]:
         detector = pipeline("image-object-detection", model=ZOO[args.size], checkpoint=args.weights, device="cpu",
                             batch_size=args.batch)
     else:
-        detector = pipeline("image-object-detection", model=args.onnx, threads=args.threads, batch_size=args.batch)
+        graph = args.onnx_int8 if args.engine == "onnxruntime-int8" else args.onnx
+        detector = pipeline("image-object-detection", model=graph, threads=args.threads, batch_size=args.batch)
     run = (lambda i: detector(images[i % len(images)])) if args.batch == 1 else (
         lambda i: detector(batch_of(images, args.batch, i)))
     stats = timed(run, args.runs, args.warmup)
@@ -117,8 +122,30 @@ def worker_ours(args: argparse.Namespace) -> Dict[str, Any]:
             "peak_rss_mb": peak_rss_mb(), "detections_first_image": first.num_detections}
 
 
+def ort_matmul_gflops(threads: int, runs: int) -> float:
+    """GFLOP/s of a 2048^3 float32 MatMul in ONNX Runtime (MLAS: its AVX-512 kernels on this CPU)."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    from damo_pipeline.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
+    n = MATMUL_N
+    graph = helper.make_graph([helper.make_node("MatMul", ["A", "B"], ["C"])], "matmul",
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "AB"],
+                              [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                   .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    a, b = (np.random.default_rng(i).standard_normal((n, n), dtype=np.float32) for i in (0, 1))
+    stats = timed(lambda i: session.run(None, {"A": a, "B": b}), max(runs, 20), 3)
+    return 2 * n ** 3 / (stats["median"] / 1000.0) / 1e9
+
+
 def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
-    """Network only: training-form eager and fused torch, the ONNX Runtime session, and a float32 matmul."""
+    """Network only: training-form eager, fused torch (NCHW and channels-last), ONNX Runtime fp32 and int8;
+    the machine limit as the faster of torch's and ONNX Runtime's float32 2048^3 matmul."""
     import numpy as np
     import torch
 
@@ -128,9 +155,10 @@ def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
     from damo_pipeline.runtime import OnnxRuntimeRunner
 
     torch.set_num_threads(args.threads)
-    canvases = [resize_image(load_image(p).rgb, (IMG_SIZE, IMG_SIZE))[0] for p in args.images[:args.batch]]
+    canvases = [resize_image(load_image(p).rgb, (IMG_SIZE, IMG_SIZE))[0] for p in batch_of(args.images, args.batch, 0)]
     pixels = np.ascontiguousarray(np.stack(canvases).transpose(0, 3, 1, 2), dtype=np.float32)
     tensor = torch.from_numpy(pixels)
+    tensor_cl = tensor.contiguous(memory_format=torch.channels_last)
     training_form = build_model(ZOO[args.size])
     load_checkpoint(training_form, args.weights)
     training_form.eval()
@@ -138,20 +166,28 @@ def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
     fused = build_model(ZOO[args.size])
     load_checkpoint(fused, args.weights)
     fused.eval().fuse()
-    runner = OnnxRuntimeRunner(args.onnx, threads=args.threads)
+    fused_cl = build_model(ZOO[args.size])
+    load_checkpoint(fused_cl, args.weights)
+    fused_cl.eval().fuse().to(memory_format=torch.channels_last)
     results: Dict[str, Any] = {"gflops_per_image": gflops}
     with torch.inference_mode():
         results["training_form_eager"] = per_image(timed(lambda i: training_form(tensor), args.runs, args.warmup),
                                                    args.batch)
-        results["fused_eager"] = per_image(timed(lambda i: fused(tensor), args.runs, args.warmup), args.batch)
+        results["fused_eager_nchw"] = per_image(timed(lambda i: fused(tensor), args.runs, args.warmup), args.batch)
+        results["fused_eager"] = per_image(timed(lambda i: fused_cl(tensor_cl), args.runs, args.warmup), args.batch)
         a = torch.randn(MATMUL_N, MATMUL_N)
         b = torch.randn(MATMUL_N, MATMUL_N)
         matmul = timed(lambda i: torch.mm(a, b), max(args.runs, 20), 3)
-    results["onnxruntime"] = per_image(timed(lambda i: runner(pixels), args.runs, args.warmup), args.batch)
-    results["matmul_gflops_per_s"] = 2 * MATMUL_N ** 3 / (matmul["median"] / 1000.0) / 1e9
-    for name in ("training_form_eager", "fused_eager", "onnxruntime"):
+    for name, graph in (("onnxruntime", args.onnx), ("onnxruntime_int8", args.onnx_int8)):
+        runner = OnnxRuntimeRunner(graph, threads=args.threads)
+        results[name] = per_image(timed(lambda i: runner(pixels), args.runs, args.warmup), args.batch)
+    results["matmul_gflops_per_s"] = {"torch_mm": 2 * MATMUL_N ** 3 / (matmul["median"] / 1000.0) / 1e9,
+                                      "onnxruntime_matmul": ort_matmul_gflops(args.threads, args.runs)}
+    limit = max(results["matmul_gflops_per_s"].values())
+    results["machine_limit_gflops_per_s"] = limit
+    for name in ("training_form_eager", "fused_eager_nchw", "fused_eager", "onnxruntime"):
         results[name]["gflops_per_s"] = gflops / (results[name]["median"] / 1000.0)
-        results[name]["fraction_of_matmul"] = results[name]["gflops_per_s"] / results["matmul_gflops_per_s"]
+        results[name]["fraction_of_matmul"] = results[name]["gflops_per_s"] / limit
     return results
 
 
@@ -175,7 +211,7 @@ WORKERS = {"ours": worker_ours, "network": worker_network, "ultralytics": worker
 
 # -- the driver ----------------------------------------------------------------------------------------------------
 def run_worker(kind: str, size: str, batch: int, args: argparse.Namespace, weights: Path, onnx: Path,
-               engine: str = "torch", python: Optional[Path] = None) -> Dict[str, Any]:
+               onnx_int8: Path, engine: str = "torch", python: Optional[Path] = None) -> Dict[str, Any]:
     """Run one measurement in a fresh process; returns its JSON, or {"error": ...} when it fails."""
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     common = ["--size", size, "--batch", str(batch), "--threads", str(args.threads), "--runs", str(args.runs),
@@ -184,8 +220,8 @@ def run_worker(kind: str, size: str, batch: int, args: argparse.Namespace, weigh
         command = [str(python), str(REPO / "benchmarks" / "modelscope_baseline.py"), *common, "--images",
                    *args.images]
     else:
-        command = [sys.executable, __file__, "--worker", kind, "--engine", engine, "--onnx", str(onnx), *common,
-                   "--images", *args.images]
+        command = [sys.executable, __file__, "--worker", kind, "--engine", engine, "--onnx", str(onnx),
+                   "--onnx-int8", str(onnx_int8), *common, "--images", *args.images]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     try:
@@ -196,8 +232,10 @@ def run_worker(kind: str, size: str, batch: int, args: argparse.Namespace, weigh
         out.unlink(missing_ok=True)
 
 
-def prepare_weights(size: str, folder: Path, coco_images: Sequence[str]) -> Dict[str, Path]:
-    """Official-format checkpoint of the calibrated parity weights, and its raw ONNX graph (batch dynamic)."""
+def prepare_weights(size: str, folder: Path, coco_images: Sequence[str], calibration: Sequence[str]
+                    ) -> Dict[str, Path]:
+    """Official-format checkpoint of the calibrated parity weights, its raw ONNX graph (batch dynamic) and the
+    int8 graph calibrated on ``calibration`` photos (not the timed ones)."""
     import torch
 
     from damo_pipeline.export import export_onnx
@@ -209,13 +247,17 @@ def prepare_weights(size: str, folder: Path, coco_images: Sequence[str]) -> Dict
     torch.manual_seed(0)
     model = build_model(ZOO[size])
     model.load_state_dict(detweights.det_state_dict(model.state_dict()), strict=True)
-    calibration = torch.cat([detweights.official_preprocess(p, 320) for p in coco_images[:4]])
-    detweights.calibrate_bn(model, calibration)
+    bn_batch = torch.cat([detweights.official_preprocess(p, 320) for p in coco_images[:4]])
+    detweights.calibrate_bn(model, bn_batch)
     model.eval()
     weights = folder / f"{ZOO[size]}.pth"
     torch.save({"model": model.state_dict()}, weights)
     onnx = export_onnx(model, folder / f"{ZOO[size]}.onnx", img_size=IMG_SIZE)
-    return {"weights": weights, "onnx": onnx}
+    from damo_pipeline.export import quantize_onnx
+
+    onnx_int8 = quantize_onnx(onnx, folder / f"{ZOO[size]}-int8.onnx", calibration_images=list(calibration),
+                              num_images=None, progress=False)
+    return {"weights": weights, "onnx": onnx, "onnx_int8": onnx_int8}
 
 
 def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -224,6 +266,37 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 
 def median_of(entry: Dict[str, Any], key: str = "per_image_ms") -> Optional[float]:
     return entry.get(key, {}).get("median") if isinstance(entry, dict) else None
+
+
+def modelscope_network_640(entry: Dict[str, Any]) -> Optional[float]:
+    """ModelScope's training-form network on a [batch, 3, 640, 640] tensor, ms per image (its torch build)."""
+    network = entry.get("modelscope", {}).get("network_ms") or {}
+    return (network.get("fixed_640") or {}).get("per_image_ms", {}).get("median")
+
+
+def check_same_weights(size: str, weights: Path, modelscope: Dict[str, Any], images: Sequence[str]) -> Dict[str, Any]:
+    """Our torch pipeline at ModelScope's input (original size padded to /32, no clipping) on the photos whose
+    detections ModelScope reported: every ModelScope detection must have a match in ours (same label, box within
+    0.05 px, score within 1e-4), proof that both sides ran the same network on the same weights."""
+    import numpy as np
+
+    from damo_pipeline import pipeline
+
+    detector = pipeline("image-object-detection", model=ZOO[size], checkpoint=str(weights), device="cpu",
+                        resize="letterbox", clip_boxes=False)
+    by_name = {Path(p).name: p for p in images}
+    checked, unmatched = 0, 0
+    for name, theirs in (modelscope.get("detections") or {}).items():
+        size_hw = theirs.get("input_size_hw")
+        if name not in by_name or size_hw is None:
+            continue
+        ours = detector(by_name[name], img_size=tuple(size_hw))
+        our_boxes, our_scores, our_labels = ours["boxes"], np.asarray(ours["scores"]), ours["labels"]
+        for box, score, label in zip(theirs["boxes"], theirs["scores"], theirs["labels"]):
+            close = (np.abs(our_boxes - np.asarray(box)).max(axis=1) <= 0.05) & (np.abs(our_scores - score) <= 1e-4)
+            unmatched += int(not any(c and our_labels[i] == label for i, c in enumerate(close)))
+            checked += 1
+    return {"detections_checked": checked, "unmatched": unmatched, "same": checked > 0 and unmatched == 0}
 
 
 def summarise(size: str, batch: int, entry: Dict[str, Any]) -> Dict[str, Any]:
@@ -235,8 +308,15 @@ def summarise(size: str, batch: int, entry: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "ours_torch_over_modelscope": ratio(torch_call, ms_call),
         "ours_onnxruntime_over_modelscope": ratio(ort_call, ms_call),
+        "ours_onnxruntime_int8_over_modelscope": ratio(median_of(entry["ours_onnxruntime_int8"]), ms_call),
         "fused_over_training_form_network": ratio(net.get("fused_eager", {}).get("median"), train_net),
         "onnxruntime_over_training_form_network": ratio(net.get("onnxruntime", {}).get("median"), train_net),
+        "onnxruntime_int8_over_training_form_network": ratio(net.get("onnxruntime_int8", {}).get("median"),
+                                                             train_net),
+        "fused_over_modelscope_network_640": ratio(net.get("fused_eager", {}).get("median"),
+                                                   modelscope_network_640(entry)),
+        "onnxruntime_over_modelscope_network_640": ratio(net.get("onnxruntime", {}).get("median"),
+                                                         modelscope_network_640(entry)),
         "onnxruntime_fraction_of_matmul": net.get("onnxruntime", {}).get("fraction_of_matmul"),
         "ours_onnxruntime_over_ultralytics": ratio(ort_call, median_of(entry.get("ultralytics", {}))),
     }
@@ -247,36 +327,60 @@ def fmt(value: Optional[float], digits: int = 1) -> str:
 
 
 def markdown(report: Dict[str, Any]) -> str:
+    def net_ms(entry: Dict[str, Any], key: str) -> Optional[float]:
+        return entry["network"].get(key, {}).get("median")
+
     lines = [f"Machine: {report['machine']['cpu']}, {report['threads']} threads; median of {report['runs']} runs "
-             f"after {report['warmup']} warm-up; ms per image; coco128 photos; input {IMG_SIZE}x{IMG_SIZE}.", "",
-             "| model | batch | ours torch | ours ONNX Runtime | ModelScope | torch / MS | ORT / MS |",
-             "|---|---|---|---|---|---|---|"]
-    for key, entry in report["results"].items():
+             f"after {report['warmup']} warm-up; ms per image; coco128 photos.", "",
+             "Whole call (file path in, detections out; ours at 640x640, ModelScope at the photo's own size padded "
+             "to /32):", "",
+             "| model | batch | ours torch | ours ORT | ours ORT int8 | ModelScope | torch / MS | ORT / MS | "
+             "ORT int8 / MS |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in report["results"].values():
         s = entry["summary"]
         lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(median_of(entry['ours_torch']))} | "
-                     f"{fmt(median_of(entry['ours_onnxruntime']))} | {fmt(median_of(entry.get('modelscope', {})))} | "
-                     f"{fmt(s['ours_torch_over_modelscope'], 2)} | {fmt(s['ours_onnxruntime_over_modelscope'], 2)} |")
-    lines += ["", "Network only (ms per image) and the machine limit (network GFLOP/s / 2048^3 matmul GFLOP/s):", "",
-              "| model | batch | training-form eager | fused eager | ONNX Runtime | fused / train | ORT / train | "
-              "ORT GFLOP/s | matmul GFLOP/s | ORT fraction |", "|---|---|---|---|---|---|---|---|---|---|"]
+                     f"{fmt(median_of(entry['ours_onnxruntime']))} | {fmt(median_of(entry['ours_onnxruntime_int8']))} | "
+                     f"{fmt(median_of(entry.get('modelscope', {})))} | {fmt(s['ours_torch_over_modelscope'], 2)} | "
+                     f"{fmt(s['ours_onnxruntime_over_modelscope'], 2)} | "
+                     f"{fmt(s['ours_onnxruntime_int8_over_modelscope'], 2)} |")
+    lines += ["", "Network only at 640x640 (ms per image):", "",
+              "| model | batch | training form (official, ours) | training form (ModelScope, its torch) | "
+              "fused NCHW | fused channels-last (torch engine) | ORT | ORT int8 | fused CL / train | ORT / train | "
+              "ORT int8 / train |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for entry in report["results"].values():
-        net, s = entry["network"], entry["summary"]
-        lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(net.get('training_form_eager', {}).get('median'))} | "
-                     f"{fmt(net.get('fused_eager', {}).get('median'))} | {fmt(net.get('onnxruntime', {}).get('median'))} | "
-                     f"{fmt(s['fused_over_training_form_network'], 2)} | "
+        s = entry["summary"]
+        lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(net_ms(entry, 'training_form_eager'))} | "
+                     f"{fmt(modelscope_network_640(entry))} | {fmt(net_ms(entry, 'fused_eager_nchw'))} | "
+                     f"{fmt(net_ms(entry, 'fused_eager'))} | {fmt(net_ms(entry, 'onnxruntime'))} | "
+                     f"{fmt(net_ms(entry, 'onnxruntime_int8'))} | {fmt(s['fused_over_training_form_network'], 2)} | "
                      f"{fmt(s['onnxruntime_over_training_form_network'], 2)} | "
-                     f"{fmt(net.get('onnxruntime', {}).get('gflops_per_s'))} | {fmt(net.get('matmul_gflops_per_s'))} | "
-                     f"{fmt(s['onnxruntime_fraction_of_matmul'], 2)} |")
-    lines += ["", "Peak RSS of the whole-call process (MB) and whether it imported torch:", "",
-              "| model | ours torch | ours ONNX Runtime (torch imported?) | ModelScope |", "|---|---|---|---|"]
+                     f"{fmt(s['onnxruntime_int8_over_training_form_network'], 2)} |")
+    lines += ["", "Machine limit: achieved network GFLOP/s (models.profile GFLOPs / latency) against the faster float32 "
+              "2048^3 matmul of torch.mm and ONNX Runtime's MatMul, same process and threads:", "",
+              "| model | batch | GFLOPs | fused CL GFLOP/s | ORT GFLOP/s | torch.mm GFLOP/s | ORT MatMul GFLOP/s | "
+              "fused CL fraction | ORT fraction |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in report["results"].values():
+        net = entry["network"]
+        matmul = net.get("matmul_gflops_per_s", {})
+        lines.append(f"| {entry['model']} | {entry['batch']} | {fmt(net.get('gflops_per_image'), 2)} | "
+                     f"{fmt(net.get('fused_eager', {}).get('gflops_per_s'))} | "
+                     f"{fmt(net.get('onnxruntime', {}).get('gflops_per_s'))} | {fmt(matmul.get('torch_mm'))} | "
+                     f"{fmt(matmul.get('onnxruntime_matmul'))} | "
+                     f"{fmt(net.get('fused_eager', {}).get('fraction_of_matmul'), 2)} | "
+                     f"{fmt(net.get('onnxruntime', {}).get('fraction_of_matmul'), 2)} |")
+    lines += ["", "Peak RSS of the whole-call process at batch 1 (MB) and whether it imported torch:", "",
+              "| model | ours torch | ours ORT (torch imported?) | ours ORT int8 | ModelScope |", "|---|---|---|---|---|"]
     for entry in report["results"].values():
         if entry["batch"] != 1:
             continue
-        ort = entry["ours_onnxruntime"]
+        ort, int8 = entry["ours_onnxruntime"], entry["ours_onnxruntime_int8"]
         lines.append(f"| {entry['model']} | {fmt(entry['ours_torch'].get('peak_rss_mb'), 0)} | "
                      f"{fmt(ort.get('peak_rss_mb'), 0)} ({'yes' if ort.get('torch_imported') else 'no'}) | "
-                     f"{fmt(entry.get('modelscope', {}).get('peak_rss_mb'), 0)} |")
-    notes = report.get("notes", [])
+                     f"{fmt(int8.get('peak_rss_mb'), 0)} | {fmt(entry.get('modelscope', {}).get('peak_rss_mb'), 0)} |")
+    checks = [f"{entry['model']}: {entry['same_weights_check']}" for entry in report["results"].values()
+              if "same_weights_check" in entry]
+    notes = report.get("notes", []) + ([f"Same weights on both sides (ModelScope's detections found in ours): "
+                                        f"{'; '.join(checks)}"] if checks else [])
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -301,6 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    parser.add_argument("--onnx-int8", help=argparse.SUPPRESS)
     parser.add_argument("--images", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -313,7 +418,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not coco.is_dir():
         print(f"error: {coco} not found: the benchmark reads ../shared/data/coco128 in place.", file=sys.stderr)
         return 2
-    args.images = [str(p) for p in sorted(coco.glob("*.jpg"))[:args.num_images]]
+    photos = [str(p) for p in sorted(coco.glob("*.jpg"))]
+    args.images = photos[:args.num_images]
+    calibration = photos[args.num_images:args.num_images + 32]  # int8 calibration never sees the timed photos
     modelscope = args.modelscope_python if args.modelscope_python.is_file() else None
     try:
         import ultralytics  # noqa: F401  (optional peer; never a dependency)
@@ -336,15 +443,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            files = prepare_weights(size, Path(tmp), args.images)
+            files = prepare_weights(size, Path(tmp), args.images, calibration)
             for batch in args.batches:
                 print(f"{ZOO[size]} batch {batch} ...", file=sys.stderr, flush=True)
                 entry: Dict[str, Any] = {"model": ZOO[size], "batch": batch}
-                common = dict(args=args, weights=files["weights"], onnx=files["onnx"])
+                common = dict(args=args, weights=files["weights"], onnx=files["onnx"], onnx_int8=files["onnx_int8"])
                 entry["ours_torch"] = run_worker("ours", size, batch, engine="torch", **common)
                 entry["ours_onnxruntime"] = run_worker("ours", size, batch, engine="onnxruntime", **common)
+                entry["ours_onnxruntime_int8"] = run_worker("ours", size, batch, engine="onnxruntime-int8", **common)
                 if modelscope is not None:
                     entry["modelscope"] = run_worker("modelscope", size, batch, python=modelscope, **common)
+                    if batch == 1 and "error" not in entry["modelscope"]:
+                        entry["same_weights_check"] = check_same_weights(size, files["weights"], entry["modelscope"],
+                                                                         args.images)
                 if has_ultralytics:
                     entry["ultralytics"] = run_worker("ultralytics", size, batch, **common)
                 entry["network"] = run_worker("network", size, batch, **common)
