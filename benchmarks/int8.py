@@ -50,7 +50,9 @@ DEFAULT_SHARED = REPO_ROOT.parent / "shared"
 
 # ----------------------------------------------------------------------------------------------- sessions
 def make_session(path: Path, threads: int) -> Any:
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads, sequential execution, all optimisations."""
+    """A CPU ONNX Runtime session with ``threads`` intra-op threads, sequential execution, all optimisations, and
+    idle threads that do not spin (as the pipeline's runner): two sessions timed in turns would otherwise steal
+    each other's cores with spinning threads."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -58,6 +60,7 @@ def make_session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -74,3 +74,37 @@ def cached_onnx_export(model: Detector, img_size: Union[int, Tuple[int, int]],
         logger.info("Exporting %s at %dx%d to ONNX (once; cached as %s)", model.config.name, height, width, path)
         export_onnx(model, path, img_size=(height, width), nms=False, **export_options)
     return path
+
+
+def cached_int8_export(model: Detector, img_size: Union[int, Tuple[int, int]],
+                       calibration_images: Any, cache_dir: Optional[Union[str, os.PathLike]] = None,
+                       num_images: Optional[int] = 100) -> Path:
+    """The int8 graph of ``model`` at ``img_size``, calibrated on ``calibration_images``; quantised now unless cached.
+
+    The key adds to the float32 graph's key a sha256 over the calibration files' contents and the quantisation
+    settings, so other photos give another graph.
+
+    Args:
+        model: the detector with its weights.
+        img_size: input size, an int or ``(height, width)``.
+        calibration_images: photos like the deployment's (a folder, a glob, a file or a list of these; see
+            :func:`damo_pipeline.export.find_calibration_images`).
+        cache_dir: cache root.
+        num_images: calibration images used, spread evenly over the sorted files (``None``: all).
+    """
+    from .quantize import DEFAULT_OP_TYPES, find_calibration_images, quantize_onnx
+
+    fp32 = cached_onnx_export(model, img_size, cache_dir=cache_dir)
+    files = find_calibration_images(calibration_images, num_images)
+    digest = hashlib.sha256(json.dumps({"graph": fp32.name, "op_types": DEFAULT_OP_TYPES}).encode())
+    for file in files:
+        digest.update(file.read_bytes())
+    path = fp32.with_name(f"{fp32.stem}-int8-{digest.hexdigest()[:16]}.onnx")
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            logger.debug("Using the cached int8 graph %s", path)
+            return path
+        logger.info("Quantising %s to int8 on %d calibration images (once; cached as %s)", model.config.name,
+                    len(files), path)
+        quantize_onnx(fp32, path, files, num_images=None)
+    return path

@@ -183,3 +183,32 @@ def test_channels_last_is_the_cpu_default_and_changes_nothing(checkpoints, torch
     assert nchw.memory_format(torch.device("cpu")) == torch.contiguous_format
     for photo in photos[:3]:
         assert_same_detections(torch_detector(str(photo)), nchw(str(photo)))
+
+
+def test_int8_engine_quantises_once_on_real_photos(checkpoints, coco_images, photos, tmp_path) -> None:
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for photo in coco_images[60:64]:  # never the photos checked below
+        (calibration / photo.name).write_bytes(photo.read_bytes())
+    options = dict(model=checkpoints["pth"], engine="onnxruntime", int8=True, calibration=calibration,
+                   cache_dir=tmp_path / "cache", **OPTIONS)
+    int8 = pipeline("image-object-detection", **options)
+    graphs = sorted((tmp_path / "cache" / "onnx").glob("*-int8-*.onnx"))
+    assert len(graphs) == 1 and "int8" in repr(int8)
+    assert int8.runner.metadata["quantization"]["format"]
+    stamp = graphs[0].stat().st_mtime_ns
+    again = pipeline("image-object-detection", **options)
+    assert again.runner.path == graphs[0] and graphs[0].stat().st_mtime_ns == stamp  # cached, not re-quantised
+    fp32 = pipeline("image-object-detection", model=checkpoints["pth"], engine="onnxruntime",
+                    cache_dir=tmp_path / "cache", **OPTIONS)
+    pixels = np.stack([int8.preprocess(str(p), img_size=(SIZE, SIZE))["pixel_values"][0] for p in photos[:2]])
+    images = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
+    scores8, _ = int8.runner(images)
+    scores32, _ = fp32.runner(images)
+    assert np.corrcoef(scores8.ravel(), scores32.ravel())[0, 1] > 0.85  # parity weights: measured 0.93
+    assert int8(str(photos[0])).num_detections > 0
+    with pytest.raises(ValueError, match="needs calibration"):
+        pipeline("image-object-detection", model=checkpoints["pth"], engine="onnxruntime", int8=True)
+    with pytest.raises(ValueError, match="ONNX Runtime"):
+        pipeline("image-object-detection", model=checkpoints["pth"], engine="tensorrt", int8=True,
+                 calibration=calibration)
