@@ -19,7 +19,8 @@ RSS of each process is its own:
   eager network (what the official code runs at inference), our fused network, the ONNX Runtime session;
 * **machine limit**: achieved GFLOP/s of the network (``models.profile`` GFLOPs / latency) as a fraction of the
   GFLOP/s of a 2048^3 float32 matmul measured in the same process with the same threads;
-* **Ultralytics** YOLO11 of similar COCO AP, when ``ultralytics`` is installed (never a dependency).
+* **Ultralytics** YOLO11 of similar COCO AP (``yolo11n`` for T, ``yolo11s`` for S) through its own ``predict()``
+  (``benchmarks/ultralytics_baseline.py``), when a Python with ``ultralytics`` is there (never a dependency).
 
 Latencies are medians of ``--runs`` timed runs after ``--warmup`` runs; batch 8 reports per-image time
 (per-call time / 8). Ratios compare numbers of the same run. Run on an otherwise idle machine.
@@ -45,9 +46,6 @@ MODELSCOPE_PYTHON = REPO / "benchmarks" / ".venv-modelscope" / "bin" / "python"
 ZOO = {"t": "damoyolo-t", "s": "damoyolo-s"}
 IMG_SIZE = 640
 MATMUL_N = 2048
-# Ultralytics models of similar COCO val AP (Ultralytics' table: YOLO11n 39.5, YOLO11s 47.0; DAMO-YOLO T 42.0,
-# S 46.0): the nearest at or above each DAMO-YOLO size.
-ULTRALYTICS_PEERS = {"t": "yolo11s.pt", "s": "yolo11s.pt"}
 
 
 # -- timing helpers ------------------------------------------------------------------------------------------------
@@ -191,22 +189,8 @@ def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
     return results
 
 
-def worker_ultralytics(args: argparse.Namespace) -> Dict[str, Any]:
-    """Ultralytics' own predict() on the same photos at the same input size (its weights must be on disk)."""
-    from ultralytics import YOLO
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    model = YOLO(ULTRALYTICS_PEERS[args.size])
-    images = args.images
-    stats = timed(lambda i: model.predict(batch_of(images, args.batch, i), imgsz=IMG_SIZE, device="cpu",
-                                          verbose=False), args.runs, args.warmup)
-    return {"model": ULTRALYTICS_PEERS[args.size], "per_call_ms": stats, "per_image_ms": per_image(stats, args.batch),
-            "peak_rss_mb": peak_rss_mb()}
-
-
-WORKERS = {"ours": worker_ours, "network": worker_network, "ultralytics": worker_ultralytics}
+WORKERS = {"ours": worker_ours, "network": worker_network}
+BASELINES = {"modelscope": "modelscope_baseline.py", "ultralytics": "ultralytics_baseline.py"}
 
 
 # -- the driver ----------------------------------------------------------------------------------------------------
@@ -215,13 +199,15 @@ def run_worker(kind: str, size: str, batch: int, args: argparse.Namespace, weigh
     """Run one measurement in a fresh process; returns its JSON, or {"error": ...} when it fails."""
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     common = ["--size", size, "--batch", str(batch), "--threads", str(args.threads), "--runs", str(args.runs),
-              "--warmup", str(args.warmup), "--weights", str(weights), "--out", str(out)]
-    if kind == "modelscope":
-        command = [str(python), str(REPO / "benchmarks" / "modelscope_baseline.py"), *common, "--images",
-                   *args.images]
+              "--warmup", str(args.warmup), "--out", str(out)]
+    if kind == "modelscope":  # our weights, in ModelScope's own pipeline
+        command = [str(python), str(REPO / "benchmarks" / BASELINES[kind]), *common, "--weights", str(weights),
+                   "--images", *args.images]
+    elif kind == "ultralytics":  # its own peer model
+        command = [str(python), str(REPO / "benchmarks" / BASELINES[kind]), *common, "--images", *args.images]
     else:
         command = [sys.executable, __file__, "--worker", kind, "--engine", engine, "--onnx", str(onnx),
-                   "--onnx-int8", str(onnx_int8), *common, "--images", *args.images]
+                   "--onnx-int8", str(onnx_int8), *common, "--weights", str(weights), "--images", *args.images]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     try:
@@ -318,7 +304,10 @@ def summarise(size: str, batch: int, entry: Dict[str, Any]) -> Dict[str, Any]:
         "onnxruntime_over_modelscope_network_640": ratio(net.get("onnxruntime", {}).get("median"),
                                                          modelscope_network_640(entry)),
         "onnxruntime_fraction_of_matmul": net.get("onnxruntime", {}).get("fraction_of_matmul"),
+        "ours_torch_over_ultralytics": ratio(torch_call, median_of(entry.get("ultralytics", {}))),
         "ours_onnxruntime_over_ultralytics": ratio(ort_call, median_of(entry.get("ultralytics", {}))),
+        "ours_onnxruntime_int8_over_ultralytics": ratio(median_of(entry["ours_onnxruntime_int8"]),
+                                                        median_of(entry.get("ultralytics", {}))),
     }
 
 
@@ -368,6 +357,19 @@ def markdown(report: Dict[str, Any]) -> str:
                      f"{fmt(matmul.get('onnxruntime_matmul'))} | "
                      f"{fmt(net.get('fused_eager', {}).get('fraction_of_matmul'), 2)} | "
                      f"{fmt(net.get('onnxruntime', {}).get('fraction_of_matmul'), 2)} |")
+    if any("ultralytics" in entry for entry in report["results"].values()):
+        lines += ["", "Against Ultralytics YOLO11 of similar COCO AP, whole call through its own predict() (ms per "
+                  "image):", "", "| model | batch | peer | ours torch | ours ORT | ours ORT int8 | Ultralytics | "
+                  "torch / U | ORT / U | ORT int8 / U |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for entry in report["results"].values():
+            peer = entry.get("ultralytics", {})
+            s = entry["summary"]
+            lines.append(f"| {entry['model']} | {entry['batch']} | {peer.get('model', 'n/a')} (AP "
+                         f"{peer.get('coco_val_ap', 'n/a')}) | {fmt(median_of(entry['ours_torch']))} | "
+                         f"{fmt(median_of(entry['ours_onnxruntime']))} | "
+                         f"{fmt(median_of(entry['ours_onnxruntime_int8']))} | {fmt(median_of(peer))} | "
+                         f"{fmt(s['ours_torch_over_ultralytics'], 2)} | {fmt(s['ours_onnxruntime_over_ultralytics'], 2)} | "
+                         f"{fmt(s['ours_onnxruntime_int8_over_ultralytics'], 2)} |")
     lines += ["", "Peak RSS of the whole-call process at batch 1 (MB) and whether it imported torch:", "",
               "| model | ours torch | ours ORT (torch imported?) | ours ORT int8 | ModelScope |", "|---|---|---|---|---|"]
     for entry in report["results"].values():
@@ -397,6 +399,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--num-images", type=int, default=16, help="coco128 photos cycled through (default 16)")
     parser.add_argument("--modelscope-python", type=Path, default=MODELSCOPE_PYTHON,
                         help="python of the ModelScope venv (benchmarks/setup_modelscope_venv.sh makes it)")
+    parser.add_argument("--ultralytics-python", type=Path, default=MODELSCOPE_PYTHON,
+                        help="a python with ultralytics installed (setup_modelscope_venv.sh --with-ultralytics)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "latency.json")
     # worker mode (internal)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -422,18 +426,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.images = photos[:args.num_images]
     calibration = photos[args.num_images:args.num_images + 32]  # int8 calibration never sees the timed photos
     modelscope = args.modelscope_python if args.modelscope_python.is_file() else None
-    try:
-        import ultralytics  # noqa: F401  (optional peer; never a dependency)
-        has_ultralytics = True
-    except ImportError:
-        has_ultralytics = False
+    ultralytics = args.ultralytics_python if args.ultralytics_python.is_file() and subprocess.run(
+        [str(args.ultralytics_python), "-c", "import ultralytics"], capture_output=True).returncode == 0 else None
     notes = []
     if modelscope is None:
         notes.append(f"ModelScope column skipped: {args.modelscope_python} missing (run "
                      f"benchmarks/setup_modelscope_venv.sh).")
-    if not has_ultralytics:
-        notes.append("Ultralytics column skipped: ultralytics is not installed (optional; its torchvision "
-                      "dependency does not import beside this project's torch build here).")
+    if ultralytics is None:
+        notes.append(f"Ultralytics column skipped: {args.ultralytics_python} cannot import ultralytics (optional; "
+                     f"bash benchmarks/setup_modelscope_venv.sh --with-ultralytics).")
     report: Dict[str, Any] = {
         "benchmark": "latency", "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
         "images": [Path(p).name for p in args.images], "img_size": IMG_SIZE,
@@ -456,8 +457,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     if batch == 1 and "error" not in entry["modelscope"]:
                         entry["same_weights_check"] = check_same_weights(size, files["weights"], entry["modelscope"],
                                                                          args.images)
-                if has_ultralytics:
-                    entry["ultralytics"] = run_worker("ultralytics", size, batch, **common)
+                if ultralytics is not None:
+                    entry["ultralytics"] = run_worker("ultralytics", size, batch, python=ultralytics, **common)
                 entry["network"] = run_worker("network", size, batch, **common)
                 entry["summary"] = summarise(size, batch, entry)
                 report["results"][f"{size}-b{batch}"] = entry

@@ -10,6 +10,7 @@
 # Usage:
 #   bash benchmarks/setup_modelscope_venv.sh            # creates benchmarks/.venv-modelscope
 #   bash benchmarks/setup_modelscope_venv.sh --force    # reinstalls even if the stamp file is current
+#   bash benchmarks/setup_modelscope_venv.sh --with-ultralytics   # adds ultralytics (latency.py's optional peer)
 #   MODELSCOPE_VENV=/some/dir PYTHON=python3.11 bash benchmarks/setup_modelscope_venv.sh
 #
 # Idempotent: a stamp file inside the venv records the requirement list it was built from; when it
@@ -29,7 +30,7 @@ readonly base_python="${PYTHON:-python3.11}"
 # reading configuration.json), easydict (the model config), thop and timm
 # (tinynas_detection), matplotlib (the pipeline's result drawing), opencv and pillow (image loading).
 # Pinned to the versions this was checked with.
-readonly requirements=(
+requirements=(
   "torch==2.14.1"
   "torchvision==0.29.1"
   "modelscope==1.40.2"
@@ -51,8 +52,9 @@ force=0
 for argument in "$@"; do
   case "${argument}" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup_modelscope_venv.sh: unknown argument '${argument}' (valid: --force, --help)" >&2; exit 2 ;;
+    --with-ultralytics) requirements+=("ultralytics==8.4.190") ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup_modelscope_venv.sh: unknown argument '${argument}' (valid: --force, --with-ultralytics, --help)" >&2; exit 2 ;;
   esac
 done
 
