@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -33,20 +31,14 @@ from damo_pipeline.models import build_model
 from damo_pipeline.ops import batched_nms, batched_nms_numpy, multiclass_nms, multiclass_nms_numpy
 from damo_pipeline.ops.resize import resize_image
 from damo_pipeline.pipelines.inputs import ImageLoadOptions, load_image
+from timing import summarize, timed_calls  # benchmarks/timing.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return summarize(timed_calls(lambda i: fn(), warmup, runs))["median"]
 
 
 def calibrated_model(name: str, photos: Sequence[Path]) -> torch.nn.Module:

@@ -31,14 +31,13 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from timing import batch_of, peak_rss_mb, summarize, timed_calls  # benchmarks/timing.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -49,38 +48,9 @@ MATMUL_N = 2048
 
 
 # -- timing helpers ------------------------------------------------------------------------------------------------
-def timed(fn: Callable[[int], Any], runs: int, warmup: int) -> Dict[str, float]:
-    """Median/mean/p10/p90/min in ms of ``fn(i)`` over ``runs`` calls after ``warmup`` calls.
-
-    Call ``i`` (warm-up calls first, then the timed calls, both from 0) reads the same photos on every side:
-    ``images[(i * batch + j) % len(images)]``, the schedule of ``modelscope_baseline.py``.
-    """
-    for i in range(warmup):
-        fn(i)
-    times = []
-    for i in range(runs):
-        start = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - start) * 1000.0)
-    ordered = sorted(times)
-    return {"median": statistics.median(times), "mean": statistics.fmean(times),
-            "p10": ordered[int(0.1 * (len(ordered) - 1))], "p90": ordered[int(0.9 * (len(ordered) - 1))],
-            "min": ordered[0], "runs": runs}
-
-
-def per_image(stats: Dict[str, float], batch: int) -> Dict[str, float]:
-    return {k: (v / batch if k != "runs" else v) for k, v in stats.items()}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across fork + exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+def measure(fn: Callable[[int], Any], runs: int, warmup: int, batch: int = 1) -> Dict[str, float]:
+    """ms statistics of ``fn(i)`` per call divided by ``batch`` (per image), same schedule as the baselines."""
+    return summarize(timed_calls(fn, warmup, runs), batch)
 
 
 def cpu_name() -> str:
@@ -93,11 +63,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def batch_of(images: Sequence[str], batch: int, i: int) -> List[str]:
-    return [images[(i * batch + k) % len(images)] for k in range(batch)]
-
-
-# -- workers (each runs in its own process) ------------------------------------------------------------------------
 def worker_ours(args: argparse.Namespace) -> Dict[str, Any]:
     """Whole call with our pipeline; engine torch (from the checkpoint) or onnxruntime (from the .onnx)."""
     from damo_pipeline import pipeline
@@ -113,10 +78,11 @@ def worker_ours(args: argparse.Namespace) -> Dict[str, Any]:
         graph = args.onnx_int8 if args.engine == "onnxruntime-int8" else args.onnx
         detector = pipeline("image-object-detection", model=graph, threads=args.threads, batch_size=args.batch)
     run = (lambda i: detector(images[i % len(images)])) if args.batch == 1 else (
-        lambda i: detector(batch_of(images, args.batch, i)))
-    stats = timed(run, args.runs, args.warmup)
+        lambda i: detector(batch_of(images, i, args.batch)))
+    seconds = timed_calls(run, args.warmup, args.runs)
     first = detector(images[0])
-    return {"per_call_ms": stats, "per_image_ms": per_image(stats, args.batch), "torch_imported": "torch" in sys.modules,
+    return {"per_call_ms": summarize(seconds), "per_image_ms": summarize(seconds, args.batch),
+            "torch_imported": "torch" in sys.modules,
             "peak_rss_mb": peak_rss_mb(), "detections_first_image": first.num_detections}
 
 
@@ -137,7 +103,7 @@ def ort_matmul_gflops(threads: int, runs: int) -> float:
     session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
                                    .SerializeToString(), options, providers=["CPUExecutionProvider"])
     a, b = (np.random.default_rng(i).standard_normal((n, n), dtype=np.float32) for i in (0, 1))
-    stats = timed(lambda i: session.run(None, {"A": a, "B": b}), max(runs, 20), 3)
+    stats = measure(lambda i: session.run(None, {"A": a, "B": b}), max(runs, 20), 3)
     return 2 * n ** 3 / (stats["median"] / 1000.0) / 1e9
 
 
@@ -153,7 +119,7 @@ def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
     from damo_pipeline.runtime import OnnxRuntimeRunner
 
     torch.set_num_threads(args.threads)
-    canvases = [resize_image(load_image(p).rgb, (IMG_SIZE, IMG_SIZE))[0] for p in batch_of(args.images, args.batch, 0)]
+    canvases = [resize_image(load_image(p).rgb, (IMG_SIZE, IMG_SIZE))[0] for p in batch_of(args.images, 0, args.batch)]
     pixels = np.ascontiguousarray(np.stack(canvases).transpose(0, 3, 1, 2), dtype=np.float32)
     tensor = torch.from_numpy(pixels)
     tensor_cl = tensor.contiguous(memory_format=torch.channels_last)
@@ -169,16 +135,15 @@ def worker_network(args: argparse.Namespace) -> Dict[str, Any]:
     fused_cl.eval().fuse().to(memory_format=torch.channels_last)
     results: Dict[str, Any] = {"gflops_per_image": gflops}
     with torch.inference_mode():
-        results["training_form_eager"] = per_image(timed(lambda i: training_form(tensor), args.runs, args.warmup),
-                                                   args.batch)
-        results["fused_eager_nchw"] = per_image(timed(lambda i: fused(tensor), args.runs, args.warmup), args.batch)
-        results["fused_eager"] = per_image(timed(lambda i: fused_cl(tensor_cl), args.runs, args.warmup), args.batch)
+        results["training_form_eager"] = measure(lambda i: training_form(tensor), args.runs, args.warmup, args.batch)
+        results["fused_eager_nchw"] = measure(lambda i: fused(tensor), args.runs, args.warmup, args.batch)
+        results["fused_eager"] = measure(lambda i: fused_cl(tensor_cl), args.runs, args.warmup, args.batch)
         a = torch.randn(MATMUL_N, MATMUL_N)
         b = torch.randn(MATMUL_N, MATMUL_N)
-        matmul = timed(lambda i: torch.mm(a, b), max(args.runs, 20), 3)
+        matmul = measure(lambda i: torch.mm(a, b), max(args.runs, 20), 3)
     for name, graph in (("onnxruntime", args.onnx), ("onnxruntime_int8", args.onnx_int8)):
         runner = OnnxRuntimeRunner(graph, threads=args.threads)
-        results[name] = per_image(timed(lambda i: runner(pixels), args.runs, args.warmup), args.batch)
+        results[name] = measure(lambda i: runner(pixels), args.runs, args.warmup, args.batch)
     results["matmul_gflops_per_s"] = {"torch_mm": 2 * MATMUL_N ** 3 / (matmul["median"] / 1000.0) / 1e9,
                                       "onnxruntime_matmul": ort_matmul_gflops(args.threads, args.runs)}
     limit = max(results["matmul_gflops_per_s"].values())

@@ -59,7 +59,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 # Everything is local; make sure no library of the ModelScope stack reaches for a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,6 +68,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+from timing import batch_of, peak_rss_mb, summarize, timed_calls  # noqa: E402  (benchmarks/timing.py)
 import torch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -219,34 +221,6 @@ def write_model_folder(folder: Path, size: str, weights: Path, structures_dir: P
     return note
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Timing helpers
-# --------------------------------------------------------------------------------------------------------------
-def summarize(times_s: Sequence[float], divisor: int = 1) -> Dict[str, float]:
-    """median / mean / p10 / p90 / min / max in ms of ``times_s`` (seconds), each divided by ``divisor``."""
-    ms = np.asarray(times_s, dtype=np.float64) * 1000.0 / divisor
-    return {"median": round(float(np.median(ms)), 3), "mean": round(float(ms.mean()), 3),
-            "p10": round(float(np.percentile(ms, 10)), 3), "p90": round(float(np.percentile(ms, 90)), 3),
-            "min": round(float(ms.min()), 3), "max": round(float(ms.max()), 3), "n": int(ms.size)}
-
-
-def timed_calls(call: Callable[[int], Any], warmup: int, runs: int) -> List[float]:
-    """Run ``call(i)`` for ``warmup`` untimed then ``runs`` timed indices; returns the timed seconds."""
-    for index in range(warmup):
-        call(index)
-    seconds = []
-    for index in range(runs):
-        start = time.perf_counter()
-        call(index)
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def batch_of(images: Sequence[str], call_index: int, batch: int) -> List[str]:
-    """Images of call ``call_index``: ``images[(call_index * batch + j) % len(images)]`` for ``j < batch``."""
-    return [images[(call_index * batch + j) % len(images)] for j in range(batch)]
-
-
 def as_list(value: Any) -> List[Any]:
     """A JSON-friendly list from an array, tensor or list."""
     if isinstance(value, torch.Tensor):
@@ -314,17 +288,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(args, name)}")
     return args
-
-
-def peak_rss_mb() -> Optional[float]:
-    """This process's peak resident memory in MB (VmHWM), or None off Linux."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,37 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
+
+from timing import batch_of, peak_rss_mb, summarize, timed_calls  # benchmarks/timing.py, beside this script
 
 PEERS = {"t": ("yolo11n", 39.5), "s": ("yolo11s", 47.0)}
-
-
-def timed(fn: Callable[[int], Any], runs: int, warmup: int) -> Dict[str, float]:
-    for i in range(warmup):
-        fn(i)
-    times = []
-    for i in range(runs):
-        start = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - start) * 1000.0)
-    ordered = sorted(times)
-    return {"median": statistics.median(times), "mean": statistics.fmean(times),
-            "p10": ordered[int(0.1 * (len(ordered) - 1))], "p90": ordered[int(0.9 * (len(ordered) - 1))],
-            "min": ordered[0], "runs": runs}
-
-
-def peak_rss_mb() -> Optional[float]:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -77,20 +53,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     images: List[str] = args.images
 
     def call(i: int) -> Any:
-        batch = [images[(i * args.batch + j) % len(images)] for j in range(args.batch)]
+        batch = batch_of(images, i, args.batch)
         return model.predict(batch if args.batch > 1 else batch[0], imgsz=640, device="cpu", verbose=False)
 
-    stats = timed(call, args.runs, args.warmup)
+    call_seconds = timed_calls(call, args.warmup, args.runs)
     network = model.model.eval()
     tensor = torch.rand(args.batch, 3, 640, 640)
     with torch.inference_mode():
-        net = timed(lambda i: network(tensor), args.runs, args.warmup)
+        network_seconds = timed_calls(lambda i: network(tensor), args.warmup, args.runs)
     result = {
         "implementation": f"ultralytics {__version__}", "torch": torch.__version__, "model": name,
         "coco_val_ap": coco_ap, "weights": weights or f"{name}.yaml (random init)", "size": args.size,
         "batch": args.batch, "threads": args.threads,
-        "per_call_ms": stats, "per_image_ms": {k: (v / args.batch if k != "runs" else v) for k, v in stats.items()},
-        "network_ms_640": {k: (v / args.batch if k != "runs" else v) for k, v in net.items()},
+        "per_call_ms": summarize(call_seconds), "per_image_ms": summarize(call_seconds, args.batch),
+        "network_ms_640": summarize(network_seconds, args.batch),
         "peak_rss_mb": peak_rss_mb(),
     }
     args.out.write_text(json.dumps(result, indent=2))
