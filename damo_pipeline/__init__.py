@@ -5,9 +5,7 @@ torch engine or model is asked for, so an ONNX Runtime deployment never loads to
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ._lazy import lazy_exports
 from .version import __version__
 
 _LAZY = {
@@ -21,12 +19,4 @@ _LAZY = {
 
 __all__ = sorted([*_LAZY, "__version__"])
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

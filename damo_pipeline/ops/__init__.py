@@ -4,17 +4,11 @@ Imported lazily so that the numpy parts (``numpy_nms``, ``resize``) load without
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {"nms": "torch_nms", "batched_nms": "torch_nms", "multiclass_nms": "torch_nms",
-         "nms_numpy": "numpy_nms",
-         "batched_nms_numpy": "numpy_nms", "multiclass_nms_numpy": "numpy_nms"}
+         "nms_numpy": "numpy_nms", "batched_nms_numpy": "numpy_nms", "multiclass_nms_numpy": "numpy_nms"}
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
