@@ -65,6 +65,14 @@ def data_dir(shared_dir: Path) -> Path:
     return _require_dir(shared_dir / "data", f"{shared_dir / 'data'} not found; {SHARED_MISSING_MESSAGE}")
 
 
+@pytest.fixture(scope="session")
+def coco_images(data_dir: Path) -> List[Path]:
+    """The coco128 photos, sorted by name (read in place)."""
+    images = sorted((data_dir / "coco128" / "images").glob("*.jpg"))
+    assert len(images) >= 64, "coco128 images missing"
+    return images
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     """Skip ``gpu``-marked tests when no CUDA device is available."""
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]

@@ -12,12 +12,6 @@ import torch
 from damo_pipeline.models import build_model
 
 
-@pytest.fixture(scope="session")
-def coco_images(data_dir: Path) -> List[Path]:
-    images = sorted((data_dir / "coco128" / "images").glob("*.jpg"))
-    assert len(images) >= 8, "coco128 images missing"
-    return images
-
 
 @pytest.fixture(scope="session")
 def checkpoint(parity_dir: Path, coco_images: List[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -19,10 +19,6 @@ IMG_SIZE = 320
 CALIBRATION_IMAGES = 4
 
 
-@pytest.fixture(scope="module")
-def coco_images(data_dir):
-    return sorted((data_dir / "coco128" / "images").glob("*.jpg"))
-
 
 def _photos(files, size=IMG_SIZE):
     reader = ImageCalibrationReader(files, (size, size), progress=False)

@@ -17,13 +17,6 @@ from damo_pipeline.pipelines import ObjectDetectionPipeline, pipeline
 TEST_IMG_SIZE = 256  # small input for speed; the official-parity tests use the native 640
 
 
-@pytest.fixture(scope="session")
-def coco_images(data_dir: Path) -> List[Path]:
-    """The coco128 photos, sorted by name (read in place)."""
-    images = sorted((data_dir / "coco128" / "images").glob("*.jpg"))
-    assert len(images) >= 16, "coco128 images missing"
-    return images
-
 
 @pytest.fixture(scope="session")
 def reference_model(detweights: ModuleType, coco_images: List[Path]) -> Detector:
